@@ -1,0 +1,101 @@
+"""Benchmark rows that need only the runtime: naive per-step ``run``, the s2s-onnx paths, and the floor.
+
+A row is a name plus ``prepare(x, steps) -> run``; ``run()`` decodes the batch ``x`` for exactly ``steps``
+decoder steps and returns the chosen token ids ``(batch, steps)``, so every row does the same work and
+every row's tokens can be checked against the runtime's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.decoding import decode_fused, decode_steps
+from s2s_onnx.runtime.model import Seq2SeqModel
+
+FLOOR = "floor: recurrent mat-vec h @ R only"
+Run = Callable[[], np.ndarray]
+Prepare = Callable[[np.ndarray, int], Run]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    prepare: Prepare
+    slow: bool = False  # few repetitions (the predict() loop)
+    checks_tokens: bool = True  # the floor decodes nothing
+
+
+def runtime_rows(model: Seq2SeqModel, label: str) -> list[Row]:
+    """The s2s-onnx runtime's paths on one loaded model (``label`` is the device)."""
+    vocab, latent = model.vocabulary, model.config.latent_dim
+    encoder, decoder = model._encoder, model._decoder  # noqa: SLF001 - the benchmark times the sessions
+
+    def steps_path(x: np.ndarray, steps: int) -> Run:
+        return lambda: decode_steps(encoder, decoder, x, vocab, latent, steps, stop_at_end=False).ids
+
+    def naive(x: np.ndarray, steps: int) -> Run:
+        def run() -> np.ndarray:
+            state_h, state_c = encoder.run(None, {names.ENCODER_INPUT: x})
+            token = np.zeros((x.shape[0], 1, vocab.num_decoder_tokens), dtype=np.float32)
+            token[:, 0, vocab.start_id] = 1.0
+            out = []
+            for _ in range(steps):
+                probs, state_h, state_c = decoder.run(
+                    None, {names.DECODER_INPUT: token, names.STATE_H: state_h, names.STATE_C: state_c}
+                )
+                chosen = probs[:, -1, :].argmax(axis=-1)
+                out.append(chosen)
+                token = np.zeros_like(token)
+                token[np.arange(x.shape[0]), 0, chosen] = 1.0
+            return np.stack(out, axis=1)
+
+        return run
+
+    rows = [
+        Row(f"onnxruntime naive run() per step [{label}]", naive),
+        Row(f"s2s-onnx step loop, I/O binding [{label}]", steps_path),
+    ]
+    greedy = model._greedy  # noqa: SLF001
+    if greedy is not None:
+
+        def fused(x: np.ndarray, steps: int) -> Run:
+            return lambda: decode_fused(greedy, x, vocab, steps, stop_at_end=False).ids
+
+        rows.append(Row(f"s2s-onnx fused greedy.onnx [{label}]", fused))
+    return rows
+
+
+def floor_row(hidden: int) -> Row:
+    """The decoder's recurrent matrix-vector product ``h @ R`` (hidden x 4*hidden, float32) alone, per step.
+
+    Its values do not change its cost, so a random matrix of the decoder's shape stands in for R.
+    """
+    weight = (np.random.default_rng(0).standard_normal((hidden, 4 * hidden)) * 0.05).astype(np.float32)
+
+    def prepare(x: np.ndarray, steps: int) -> Run:
+        state = np.random.default_rng(1).standard_normal((x.shape[0], hidden)).astype(np.float32) * 0.1
+        out = np.empty((x.shape[0], weight.shape[1]), dtype=np.float32)
+        ids = np.zeros((x.shape[0], steps), dtype=np.int64)
+
+        def run() -> np.ndarray:
+            h = state
+            for _ in range(steps):
+                np.dot(h, weight, out=out)
+                h = out[:, :hidden]
+            return ids
+
+        return run
+
+    return Row(FLOOR, prepare, checks_tokens=False)
+
+
+def session_threads(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options

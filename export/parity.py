@@ -1,0 +1,130 @@
+"""Parity between Keras and onnxruntime: max absolute differences and token-for-token greedy decodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import onnxruntime as ort
+
+from s2s_onnx.models.inference import InferenceModels, call_keras, random_one_hot, split_max_abs_diff
+from s2s_onnx.models.reference import greedy_decode
+from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.decoding import decode_steps
+from s2s_onnx.runtime.vocab import Vocabulary
+
+DEFAULT_TOLERANCE = 1e-4
+SPLIT_TOLERANCE = 1e-5
+
+
+@dataclass
+class ParityReport:
+    tolerance: float
+    max_abs_diff: dict[str, float] = field(default_factory=dict)  # per tensor
+    split_max_abs_diff: float = 0.0  # training model (teacher forced) vs encoder + step models
+    cases: int = 0
+    decodes_compared: int = 0
+    decodes_equal: int = 0
+    first_mismatch: str = ""
+
+    @property
+    def worst(self) -> float:
+        return max(self.max_abs_diff.values(), default=0.0)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.worst <= self.tolerance
+            and self.split_max_abs_diff <= SPLIT_TOLERANCE
+            and self.decodes_equal == self.decodes_compared
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "tolerance": self.tolerance,
+            "max_abs_diff": dict(self.max_abs_diff),
+            "split_max_abs_diff": self.split_max_abs_diff,
+            "split_tolerance": SPLIT_TOLERANCE,
+            "cases": self.cases,
+            "decodes_compared": self.decodes_compared,
+            "decodes_equal": self.decodes_equal,
+            "first_mismatch": self.first_mismatch,
+        }
+
+    def format(self) -> str:
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in self.max_abs_diff.items())
+        lines = [
+            f"parity: {'PASS' if self.ok else 'FAIL'} (tolerance {self.tolerance:.0e})",
+            f"  ONNX vs Keras, max |diff| over {self.cases} cases: {diffs}",
+            f"  split (training model vs encoder+step): {self.split_max_abs_diff:.2e} (<= {SPLIT_TOLERANCE:.0e})",
+            f"  greedy decodes identical: {self.decodes_equal}/{self.decodes_compared}",
+        ]
+        if self.first_mismatch:
+            lines.append(f"  first mismatch: {self.first_mismatch}")
+        return "\n".join(lines)
+
+
+def _update(report: ParityReport, key: str, a: np.ndarray, b: np.ndarray) -> None:
+    diff = float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+    report.max_abs_diff[key] = max(report.max_abs_diff.get(key, 0.0), diff)
+
+
+def check_onnx(
+    models: InferenceModels,
+    encoder: ort.InferenceSession,
+    decoder: ort.InferenceSession,
+    vocab: Vocabulary,
+    sentences: Sequence[str] = (),
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+    decode_sample: int = 32,
+) -> ParityReport:
+    """Compare ONNX and Keras on random one-hot inputs and real sentences, then greedy decodes."""
+    report = ParityReport(tolerance=tolerance)
+    rng = np.random.default_rng(seed)
+    n_in, n_out = vocab.num_encoder_tokens, vocab.num_decoder_tokens
+    inputs: list[np.ndarray] = [
+        random_one_hot(rng, batch, steps, n_in)
+        for batch, steps in ((1, 1), (3, 5), (8, vocab.max_encoder_len), (2, 2 * vocab.max_encoder_len))
+    ]
+    if sentences:
+        inputs.append(vocab.encode_sources(list(sentences)[:64]))
+    for x in inputs:
+        k_h, k_c = call_keras(models.encoder, [x])
+        o_h, o_c = encoder.run([names.STATE_H, names.STATE_C], {names.ENCODER_INPUT: x})
+        _update(report, "encoder state_h", k_h, o_h)
+        _update(report, "encoder state_c", k_c, o_c)
+        for steps in (1, 4):
+            tokens = random_one_hot(rng, x.shape[0], steps, n_out)
+            k_p, k_h2, k_c2 = call_keras(models.decoder, [tokens, k_h, k_c])
+            o_p, o_h2, o_c2 = decoder.run(
+                [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT],
+                {names.DECODER_INPUT: tokens, names.STATE_H: k_h, names.STATE_C: k_c},
+            )
+            _update(report, "probs", k_p, o_p)
+            _update(report, "decoder state_h", k_h2, o_h2)
+            _update(report, "decoder state_c", k_c2, o_c2)
+            report.cases += 1
+    texts = list(sentences)[:decode_sample] or random_texts(rng, vocab, decode_sample)
+    x = vocab.encode_sources(texts)
+    reference = greedy_decode(models.encoder, models.decoder, x, vocab)
+    onnx_tokens = decode_steps(encoder, decoder, x, vocab, models.spec.latent_dim, vocab.max_decoder_len)
+    for row, ref_ids in enumerate(reference.token_ids):
+        got = onnx_tokens.ids[row, : int(onnx_tokens.lengths[row])].tolist()
+        report.decodes_compared += 1
+        if got == ref_ids and bool(onnx_tokens.ended[row]) == reference.ended[row]:
+            report.decodes_equal += 1
+        elif not report.first_mismatch:
+            report.first_mismatch = (
+                f"{texts[row]!r}: Keras {vocab.decode_ids(ref_ids)!r} vs ONNX {vocab.decode_ids(got)!r}"
+            )
+    return report
+
+
+def random_texts(rng: np.random.Generator, vocab: Vocabulary, count: int) -> list[str]:
+    chars = vocab.input_chars
+    lengths = rng.integers(0, vocab.max_encoder_len + 1, size=count)
+    return ["".join(chars[i] for i in rng.integers(0, len(chars), size=n)) for n in lengths]

@@ -1,0 +1,7 @@
+"""Training the Keras seed model and splitting it into inference models (needs the ``export`` extra)."""
+
+import os
+
+# TensorFlow is chatty and Keras 3 must run on the TensorFlow backend for tf2onnx.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")

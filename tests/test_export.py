@@ -1,0 +1,138 @@
+"""Conversion of all three model-file flavours, parity, and the example's workflow (real tf2onnx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s2s_onnx.runtime import Seq2SeqModel
+
+SAMPLE = 24
+
+
+def legacy_keras2_h5(path: Path, vocab, sources: list[str], targets: list[str]) -> Path:
+    """A model trained briefly with tf_keras (legacy Keras 2) and saved as .h5."""
+    import tf_keras
+
+    enc_in = tf_keras.Input((None, vocab.num_encoder_tokens))
+    _, h, c = tf_keras.layers.LSTM(24, return_state=True)(enc_in)
+    dec_in = tf_keras.Input((None, vocab.num_decoder_tokens))
+    seq, _, _ = tf_keras.layers.LSTM(24, return_sequences=True, return_state=True)(dec_in, initial_state=[h, c])
+    model = tf_keras.Model([enc_in, dec_in], tf_keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq))
+    model.compile(optimizer=tf_keras.optimizers.RMSprop(0.01), loss="categorical_crossentropy")
+    dec_x, dec_y = vocab.encode_targets(targets)
+    model.fit([vocab.encode_sources(sources), dec_x], dec_y, batch_size=64, epochs=3, verbose=0)
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def legacy_file(workdir: Path, vocab, pairs_file: Path) -> Path:
+    from s2s_onnx.models.data import read_pairs
+
+    sources, targets = read_pairs(pairs_file)
+    return legacy_keras2_h5(workdir / "legacy.h5", vocab, sources, targets)
+
+
+def test_flavours_are_detected(keras_file: Path, legacy_file: Path) -> None:
+    from s2s_onnx.models.loading import detect_flavour
+
+    assert detect_flavour(keras_file)[0] == "keras3-keras"
+    assert detect_flavour(keras_file.with_suffix(".h5"))[0] == "keras3-h5"
+    flavour, version = detect_flavour(legacy_file)
+    assert flavour == "keras2-h5" and version.startswith("2.")
+
+
+@pytest.mark.parametrize("flavour", ["keras", "h5", "legacy"])
+def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, vocab, sources, workdir) -> None:
+    import onnx
+
+    from s2s_onnx.export import convert
+    from s2s_onnx.export.graph import op_counts
+
+    source = {"keras": keras_file, "h5": keras_file.with_suffix(".h5"), "legacy": legacy_file}[flavour]
+    result = convert(source, workdir / f"bundle-{flavour}", vocab, sentences=sources[:SAMPLE])
+    report = result.report
+    assert report is not None and report.ok, report.format()
+    assert report.worst <= 1e-4 and report.split_max_abs_diff <= 1e-5
+    assert report.decodes_compared >= SAMPLE and report.decodes_equal == report.decodes_compared
+    for name in ("encoder.onnx", "decoder.onnx"):
+        graph = onnx.load(str(result.bundle / name))
+        counts = op_counts(graph)
+        assert counts["LSTM"] == 1 and counts["Loop"] == 0, counts
+    decoder = onnx.load(str(result.bundle / "decoder.onnx")).graph
+    assert [i.name for i in decoder.input] == ["decoder_inputs", "state_h", "state_c"]
+    assert [o.name for o in decoder.output] == ["probs", "state_h_out", "state_c_out"]
+    assert decoder.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert result.config.provenance["source_sha256"]
+    assert result.config.provenance["source_flavour"].startswith("keras2" if flavour == "legacy" else "keras3")
+
+
+def test_example_workflow_rebuilds_vocabulary_from_data(workdir, pairs_file, sources) -> None:
+    """A model trained with the Keras example (no vocabulary saved) converts with --data/--num-samples."""
+    import keras
+
+    from s2s_onnx.models.data import read_pairs
+    from s2s_onnx.models.inference import build_inference_models
+    from s2s_onnx.models.reference import translate
+    from s2s_onnx.runtime.cli import main
+    from s2s_onnx.runtime.vocab import Vocabulary
+
+    # The example's own script, in short: its own vocabulary code, unnamed layers, model.save("s2s_model.keras").
+    n = 500
+    lines = pairs_file.read_text(encoding="utf-8").split("\n")
+    input_texts, target_texts = [], []
+    for line in lines[: min(n, len(lines) - 1)]:
+        input_text, target_text, _ = line.split("\t")
+        input_texts.append(input_text)
+        target_texts.append("\t" + target_text + "\n")
+    input_characters = sorted(set("".join(input_texts)))
+    target_characters = sorted(set("".join(target_texts)))
+    enc_in = keras.Input(shape=(None, len(input_characters)))
+    _, h, c = keras.layers.LSTM(16, return_state=True)(enc_in)
+    dec_in = keras.Input(shape=(None, len(target_characters)))
+    seq, _, _ = keras.layers.LSTM(16, return_sequences=True, return_state=True)(dec_in, initial_state=[h, c])
+    model = keras.Model([enc_in, dec_in], keras.layers.Dense(len(target_characters), activation="softmax")(seq))
+    model_path = workdir / "example" / "s2s_model.keras"
+    model_path.parent.mkdir()
+    model.save(model_path)
+
+    out = workdir / "example-bundle"
+    code = main(["convert", str(model_path), "--data", str(pairs_file), "--num-samples", str(n), "-o", str(out)])
+    assert code == 0
+    vocab = Vocabulary.from_pairs(*read_pairs(pairs_file, n))
+    assert vocab.input_chars == tuple(input_characters) and vocab.target_chars == tuple(target_characters)
+    models = build_inference_models(keras.saving.load_model(model_path))
+    texts = input_texts[:40]
+    expected = translate(models.encoder, models.decoder, texts, vocab)
+    assert Seq2SeqModel.load(out).translate(texts) == expected
+
+
+def test_no_verify_and_fused_bundle_layout(bundle: Path) -> None:
+    import json
+
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["format_version"] == 1 and config["fused"] is True
+    assert {"encoder.onnx", "decoder.onnx", "greedy.onnx", "config.json"} <= {p.name for p in bundle.iterdir()}
+    for key in ("input_chars", "target_chars", "max_encoder_len", "max_decoder_len", "start_char", "end_char"):
+        assert key in config["vocabulary"]
+    for key in ("keras_version", "tensorflow_version", "tf2onnx_version", "source_sha256"):
+        assert key in config["provenance"]
+    assert config["opset"] == 17 and config["latent_dim"] == 32
+    assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".bundle")]
+
+
+def test_random_inputs_parity_numbers(bundle: Path, inference, vocab) -> None:
+    """Independent check: ONNX encoder states vs Keras on fresh random inputs, explicit tolerance."""
+    import onnxruntime as ort
+
+    from s2s_onnx.models.inference import call_keras, random_one_hot
+
+    session = ort.InferenceSession(str(bundle / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    x = random_one_hot(np.random.default_rng(7), 5, 9, vocab.num_encoder_tokens)
+    keras_h, keras_c = call_keras(inference.encoder, [x])
+    onnx_h, onnx_c = session.run(None, {"encoder_inputs": x})
+    np.testing.assert_allclose(onnx_h, keras_h, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(onnx_c, keras_c, atol=1e-4, rtol=0)

@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+from s2s_onnx.runtime import DataFormatError, InputTooLongError, UnknownCharacterError, Vocabulary
+
+
+@pytest.fixture()
+def small() -> Vocabulary:
+    return Vocabulary.from_pairs(["ab", "b a"], ["X", "YX"])
+
+
+def test_tables_built_the_example_way(small: Vocabulary) -> None:
+    assert small.input_chars == (" ", "a", "b")
+    assert small.target_chars == ("\t", "\n", "X", "Y")
+    assert small.max_encoder_len == 3
+    assert small.max_decoder_len == 4  # "\tYX\n"
+
+
+def test_one_hot_layout_and_space_padding(small: Vocabulary) -> None:
+    x = small.encode_sources(["ab", ""])
+    expected = np.zeros((2, 3, 3), dtype=np.float32)
+    expected[0, 0, 1] = 1  # a
+    expected[0, 1, 2] = 1  # b
+    expected[0, 2, 0] = 1  # padding space
+    expected[1, :, 0] = 1  # empty input: all spaces
+    np.testing.assert_array_equal(x, expected)
+
+
+def test_teacher_forcing_arrays(small: Vocabulary) -> None:
+    dec_in, dec_target = small.encode_targets(["X"])
+    # "\tX\n" then a space pad; Y is absent so the pad space is not in the targets table -> zeros.
+    expected_in = np.zeros((1, 4, 4), dtype=np.float32)
+    expected_in[0, 0, 0] = expected_in[0, 1, 2] = expected_in[0, 2, 1] = 1
+    np.testing.assert_array_equal(dec_in, expected_in)
+    expected_target = np.zeros((1, 4, 4), dtype=np.float32)
+    expected_target[0, 0, 2] = expected_target[0, 1, 1] = 1
+    np.testing.assert_array_equal(dec_target, expected_target)
+
+
+def test_json_round_trip(small: Vocabulary) -> None:
+    text = json.dumps(small.to_dict())
+    again = Vocabulary.from_dict(json.loads(text))
+    assert again == small
+    np.testing.assert_array_equal(again.encode_sources(["ba"]), small.encode_sources(["ba"]))
+
+
+def test_unknown_characters_are_listed(small: Vocabulary) -> None:
+    with pytest.raises(UnknownCharacterError) as info:
+        small.clean("abzq")
+    assert info.value.characters == ("q", "z")
+    assert "'q', 'z'" in str(info.value) and "unknown=" in str(info.value)
+    assert small.clean("azb", unknown="skip") == "ab"
+    assert small.clean("azb", unknown="replace") == "a b"
+
+
+def test_too_long_and_truncate(small: Vocabulary) -> None:
+    with pytest.raises(InputTooLongError, match="at most 3"):
+        small.clean("abab")
+    assert small.clean("abab", truncate=True) == "aba"
+
+
+def test_non_string_is_type_error(small: Vocabulary) -> None:
+    with pytest.raises(TypeError):
+        small.clean(3)  # type: ignore[arg-type]
+
+
+def test_bad_dict_names_field() -> None:
+    with pytest.raises(DataFormatError, match="max_encoder_len"):
+        Vocabulary.from_dict({"input_chars": "ab", "target_chars": "\t\nx", "max_decoder_len": 3})
