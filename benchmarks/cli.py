@@ -67,7 +67,9 @@ def _optional_rows(settings: BenchSettings, model: Seq2SeqModel) -> list[Row]:
 
         from .keras_rows import keras_rows, litert_row, set_threads
     except ImportError as exc:
-        settings.notes.append(f"Keras and LiteRT rows skipped: {exc.name} is not installed (pip install 's2s-onnx[export]')")
+        settings.notes.append(
+            f"Keras and LiteRT rows skipped: {exc.name} is not installed (pip install 's2s-onnx[export]')"
+        )
         return []
     set_threads(settings.threads)
     models = build_inference_models(load_training_model(settings.keras_file).model)
@@ -83,21 +85,21 @@ def _optional_rows(settings: BenchSettings, model: Seq2SeqModel) -> list[Row]:
 def benchmark(settings: BenchSettings) -> BenchResult:
     options = make_session_options(settings.threads, None)
     model = Seq2SeqModel.load(settings.bundle, device="cpu", sess_options=options)
-    reference = f"s2s-onnx step loop, I/O binding [cpu]"
+    reference = "s2s-onnx step loop, I/O binding [cpu]"
     rows: list[Row] = []
     rows += _optional_rows(settings, model)
     rows += runtime_rows(model, "cpu")
     if settings.device == "cuda":
-        cuda_model = Seq2SeqModel.load(settings.bundle, device="cuda", sess_options=make_session_options(settings.threads, None))
+        cuda_model = Seq2SeqModel.load(
+            settings.bundle, device="cuda", sess_options=make_session_options(settings.threads, None)
+        )
         if CUDA in cuda_model.providers:
             rows += runtime_rows(cuda_model, "cuda")
         else:
             settings.notes.append("CUDA rows skipped: the CUDA provider fell back to CPU")
     rows.append(floor_row(model.config.latent_dim))
     batches = {b: _inputs(model, b) for b in settings.batch_sizes}
-    total = sum(
-        (settings.slow_repeats if row.slow else settings.repeats) for row in rows
-    ) * len(batches)
+    total = sum((settings.slow_repeats if row.slow else settings.repeats) for row in rows) * len(batches)
     bar = None
     if settings.progress:
         try:
@@ -113,8 +115,7 @@ def benchmark(settings: BenchSettings) -> BenchResult:
             bar.update(1)
 
     try:
-        results = run_benchmark(rows, reference, batches, settings.steps, settings.repeats,
-                                settings.slow_repeats, tick)  # fmt: skip
+        results = run_benchmark(rows, reference, batches, settings.steps, settings.repeats, settings.slow_repeats, tick)
     finally:
         if bar is not None:
             bar.close()
@@ -128,18 +129,24 @@ def benchmark(settings: BenchSettings) -> BenchResult:
         "steps": settings.steps,
         "repeats": settings.repeats,
         "slow_repeats": settings.slow_repeats,
-        "threads": {"onnxruntime_intra_op": settings.threads, "tensorflow_intra_op": settings.threads,
-                    "litert": settings.threads, "numpy": "library default"},  # fmt: skip
+        "threads": {
+            "onnxruntime_intra_op": settings.threads,
+            "tensorflow_intra_op": settings.threads,
+            "litert": settings.threads,
+            "numpy": "library default",
+        },
         "device": settings.device,
         "latent_dim": model.config.latent_dim,
         "input_chars": model.vocabulary.num_encoder_tokens,
         "output_chars": model.vocabulary.num_decoder_tokens,
     }
     report.write_json(json_path, records, bench_settings, settings.notes)
-    plot_path = settings.out / "bench.png"
-    title = (f"s2s-onnx bench: latent {model.config.latent_dim}, {model.vocabulary.num_decoder_tokens} output chars, "
-             f"{settings.steps} steps, {settings.threads} thread(s)")  # fmt: skip
-    if not report.plot(plot_path, records, title):
+    plot_path: Path | None = settings.out / "bench.png"
+    title = (
+        f"s2s-onnx bench: latent {model.config.latent_dim}, {model.vocabulary.num_decoder_tokens} output chars, "
+        f"{settings.steps} steps, {settings.threads} thread(s)"
+    )
+    if not report.plot(settings.out / "bench.png", records, title):
         plot_path = None
     return BenchResult(records, report.table(records), json_path, plot_path)
 

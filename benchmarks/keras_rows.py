@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -108,7 +106,7 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
 
 
 def _tflite(fn: object, specs: list[tf.TensorSpec]) -> bytes:
-    concrete = tf.function(fn).get_concrete_function(*specs)  # type: ignore[arg-type]
+    concrete = tf.function(fn).get_concrete_function(*specs)
     # Without trackable_obj the converter freezes the weights into constants (no variables to initialise).
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
 

@@ -13,8 +13,18 @@ from .rows import FLOOR
 from .runner import RowResult
 
 SEED_ROW = "Keras example loop, predict() per step"
-PACKAGES = ("s2s-onnx", "numpy", "onnxruntime", "onnxruntime-gpu", "onnx", "tensorflow", "tensorflow-cpu",
-            "keras", "tf2onnx", "ai-edge-litert")  # fmt: skip
+PACKAGES = (
+    "s2s-onnx",
+    "numpy",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnx",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "tf2onnx",
+    "ai-edge-litert",
+)
 
 
 def machine_info() -> dict[str, Any]:
@@ -72,12 +82,16 @@ def summarise(results: list[RowResult]) -> list[dict[str, Any]]:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    head = f"{'row':<52} {'batch':>5} {'step µs':>9} {'sent ms':>9} {'p90 ms':>8} {'p99 ms':>8} " \
-           f"{'sent/s':>9} {'vs seed':>8} {'/floor':>7} {'tokens':>6}"  # fmt: skip
+    head = (
+        f"{'row':<52} {'batch':>5} {'step µs':>9} {'sent ms':>9} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'sent/s':>9} {'vs seed':>8} {'/floor':>7} {'tokens':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in records:
         if "sentence_median_ms" not in r:
-            why = r["error"] or ("tokens differ from the runtime's" if r["tokens_match_runtime"] is False else "not run")
+            why = r["error"] or (
+                "tokens differ from the runtime's" if r["tokens_match_runtime"] is False else "not run"
+            )
             lines.append(f"{r['row'][:52]:<52} {r['batch_size']:>5}  {why}")
             continue
         seed = f"{r['speedup_vs_seed']:.0f}x" if r.get("speedup_vs_seed") else "-"

@@ -33,7 +33,7 @@ class Row:
 def runtime_rows(model: Seq2SeqModel, label: str) -> list[Row]:
     """The s2s-onnx runtime's paths on one loaded model (``label`` is the device)."""
     vocab, latent = model.vocabulary, model.config.latent_dim
-    encoder, decoder = model._encoder, model._decoder  # noqa: SLF001 - the benchmark times the sessions
+    encoder, decoder = model._encoder, model._decoder
 
     def steps_path(x: np.ndarray, steps: int) -> Run:
         return lambda: decode_steps(encoder, decoder, x, vocab, latent, steps, stop_at_end=False).ids
@@ -60,7 +60,7 @@ def runtime_rows(model: Seq2SeqModel, label: str) -> list[Row]:
         Row(f"onnxruntime naive run() per step [{label}]", naive),
         Row(f"s2s-onnx step loop, I/O binding [{label}]", steps_path),
     ]
-    greedy = model._greedy  # noqa: SLF001
+    greedy = model._greedy
     if greedy is not None:
 
         def fused(x: np.ndarray, steps: int) -> Run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -114,11 +115,14 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     name_dynamic_axes(
         decoder,
         {
-            names.DECODER_INPUT: batch_time, names.PROBS: batch_time,
-            names.STATE_H: ("batch",), names.STATE_C: ("batch",),
-            names.STATE_H_OUT: ("batch",), names.STATE_C_OUT: ("batch",),
+            names.DECODER_INPUT: batch_time,
+            names.PROBS: batch_time,
+            names.STATE_H: ("batch",),
+            names.STATE_C: ("batch",),
+            names.STATE_H_OUT: ("batch",),
+            names.STATE_C_OUT: ("batch",),
         },
-    )  # fmt: skip
+    )
     check_fused_lstm(encoder, "encoder")
     check_fused_lstm(decoder, "decoder")
     encoder.graph.name, decoder.graph.name = "s2s_encoder", "s2s_decoder_step"
@@ -137,6 +141,9 @@ def atomic_directory(target: Path, force: bool) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary directory
     except OSError as exc:
         raise OutputError(f"cannot write to {str(target.parent)!r}: {exc.strerror or exc}") from exc
     try:
@@ -227,9 +234,7 @@ def convert(
             if verify:
                 report = verify_bundle(work, loaded.model, models, vocabulary, sentences or [], tolerance)
                 if not report.ok:
-                    raise ParityError(
-                        "ONNX and Keras disagree; nothing was written.\n" + report.format()
-                    )
+                    raise ParityError("ONNX and Keras disagree; nothing was written.\n" + report.format())
             bar.stage("verified parity" if verify else "skipped parity (--no-verify)")
         bar.stage(f"bundle ready at {target}")
     finally:

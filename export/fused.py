@@ -10,16 +10,19 @@ is as cheap as it can be:
 * gate columns are reordered to ``i f o | g`` so one ``Sigmoid`` and one ``Tanh`` cover them;
 * no softmax in the loop: the argmax of the logits picks the token, and the chosen tokens' probabilities
   are computed once after the loop from the stacked logits;
-* the end character is moved to the last index, so "every row has emitted it" is ``min(max(seen)) == V-1``.
+* the end character is moved to the last index, so "every row has emitted it" is ``min(max(seen)) == V-1``
+  (three small ops per step; ``stop_at_end=false`` just raises the threshold out of reach).
 
 Inputs: ``encoder_inputs``, ``max_length`` and ``stop_at_end`` (true: stop once every row has emitted the end
-character; false: run exactly ``max_length`` steps, for benchmarks). Outputs: ``token_ids``, ``token_probs`` (batch, steps) and ``lengths``.
+character; false: run exactly ``max_length`` steps, for benchmarks).
+Outputs: ``token_ids``, ``token_probs`` (batch, steps) and ``lengths``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -103,12 +106,12 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: object) -> list[str]:
+    def op(self, op_type: str, inputs: Sequence[str], n_out: int = 1, **attrs: Any) -> list[str]:
         outs = [self.name(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=self.name(op_type), **attrs))
         return outs
 
-    def one(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+    def one(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
         return self.op(op_type, inputs, **attrs)[0]
 
     def rename(self, mapping: dict[str, str]) -> None:
@@ -166,9 +169,7 @@ def _prefixed_encoder(encoder: onnx.ModelProto, prefix: str) -> tuple[list[onnx.
     return nodes, inits
 
 
-def build_greedy(
-    encoder: onnx.ModelProto, decoder: onnx.ModelProto, vocab: Vocabulary, opset: int
-) -> onnx.ModelProto:
+def build_greedy(encoder: onnx.ModelProto, decoder: onnx.ModelProto, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
     """Build ``greedy.onnx`` from the converted encoder and decoder-step graphs."""
     if opset < MIN_OPSET:
         raise ConversionError(f"--fused needs opset {MIN_OPSET} or newer, got {opset}")
@@ -181,7 +182,7 @@ def build_greedy(
     last = vocab_size - 1
 
     # Constant tables (rows of the token table follow the permuted token order).
-    table = (_ifog(weight, hidden).T + _ifog(bias[: 4 * hidden], hidden) + _ifog(bias[4 * hidden :], hidden))
+    table = _ifog(weight, hidden).T + _ifog(bias[: 4 * hidden], hidden) + _ifog(bias[4 * hidden :], hidden)
     table = table[perm].astype(np.float32)
     joint = np.concatenate([kernel[:, perm], _ifog(recurrent, hidden).T], axis=1).astype(np.float32)
     joint_bias = np.concatenate([dense_bias[perm], np.zeros(4 * hidden, np.float32)]).astype(np.float32)
@@ -193,14 +194,28 @@ def build_greedy(
     table_name = outer.const("token_table", table)
     joint_name = outer.const("joint_weight", joint)
     joint_bias_name = outer.const("joint_bias", joint_bias)
-    rec_t = outer.const("recurrent_t", np.ascontiguousarray(_ifog(recurrent, hidden).T, dtype=np.float32))
 
-    # First step (start character) before the loop.
-    batch = outer.op("Slice", [outer.one("Shape", [h0]), outer.const("zero", np.array([0], np.int64)),
-                               outer.const("one", np.array([1], np.int64))])[0]  # fmt: skip
+    batch = outer.op(
+        "Slice",
+        [
+            outer.one("Shape", [h0]),
+            outer.const("zero", np.array([0], np.int64)),
+            outer.const("one", np.array([1], np.int64)),
+        ],
+    )[0]
     start_tokens = outer.one("Expand", [outer.const("start", np.array([start_perm], np.int64)), batch])
-    h1, c1 = _cell(outer, outer.one("MatMul", [h0, rec_t]), table_name, start_tokens, c0, hidden)
-    never_stop = outer.one("Not", [names.GREEDY_STOP_AT_END])
+    # First step (start character) before the loop; its Gemm's logits part is unused.
+    _, first_recurrent = outer.split(outer.one("Gemm", [h0, joint_name, joint_bias_name]), [vocab_size, 4 * hidden], 1)
+    h1, c1 = _cell(outer, first_recurrent, table_name, start_tokens, c0, hidden)
+    # The loop runs while min(seen) < threshold: last (the end id) normally, last + 1 (never) without stop_at_end.
+    threshold = outer.one(
+        "Where",
+        [
+            names.GREEDY_STOP_AT_END,
+            outer.const("last", np.array(last, np.int64)),
+            outer.const("never", np.array(last + 1, np.int64)),
+        ],
+    )
     seen0 = outer.one("ConstantOfShape", [batch], value=helper.make_tensor("v", TensorProto.INT64, [1], [0]))
 
     # Loop body: (iter, cond, h, c, seen) -> (cond, h', c', seen', token, logits)
@@ -210,10 +225,10 @@ def build_greedy(
     token = body.one("ArgMax", [logits], axis=1, keepdims=0)
     h_new, c_new = _cell(body, recurrent_part, table_name, token, "c_in", hidden)
     seen = body.one("Max", ["seen_in", token])
-    running = body.one("Less", [body.reduce("ReduceMin", seen, axis=0), body.const("last", np.array(last, np.int64))])
-    cond = body.one("Or", [running, never_stop])
-    body.rename({cond: "cond_out", h_new: "h_out", c_new: "c_out", seen: "seen_out", token: "token_out",
-                 logits: "logits_out"})  # fmt: skip
+    cond = body.one("Less", [body.reduce("ReduceMin", seen, axis=0), threshold])
+    body.rename(
+        {cond: "cond_out", h_new: "h_out", c_new: "c_out", seen: "seen_out", token: "token_out", logits: "logits_out"}
+    )
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64
     body_graph = helper.make_graph(
         body.nodes,
@@ -243,12 +258,19 @@ def build_greedy(
     ids_tb = outer.one("Gather", [outer.const("perm", perm), tokens_tb], axis=0)
     probs = outer.one("Softmax", [logits_tbv], axis=-1)
     chosen = outer.squeeze(outer.one("GatherElements", [probs, outer.unsqueeze(tokens_tb, 2)], axis=2), 2)
-    is_end = outer.one("Cast", [outer.one("Equal", [tokens_tb, outer.const("last", np.array(last, np.int64))])],
-                       to=TensorProto.INT32)  # fmt: skip
+    is_end = outer.one(
+        "Cast", [outer.one("Equal", [tokens_tb, outer.const("last", np.array(last, np.int64))])], to=TensorProto.INT32
+    )
     first_end = outer.one("ArgMax", [is_end], axis=0, keepdims=0)
     any_end = outer.one("Cast", [outer.reduce("ReduceMax", is_end, axis=0)], to=TensorProto.BOOL)
-    steps = outer.op("Slice", [outer.one("Shape", [tokens_tb]), outer.const("zero", np.array([0], np.int64)),
-                               outer.const("one", np.array([1], np.int64))])[0]  # fmt: skip
+    steps = outer.op(
+        "Slice",
+        [
+            outer.one("Shape", [tokens_tb]),
+            outer.const("zero", np.array([0], np.int64)),
+            outer.const("one", np.array([1], np.int64)),
+        ],
+    )[0]
     nodes = [
         *enc_nodes,
         *outer.nodes,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import onnxruntime as ort
 
-from s2s_onnx.models.inference import InferenceModels, call_keras, random_one_hot, split_max_abs_diff
+from s2s_onnx.models.inference import InferenceModels, call_keras, random_one_hot
 from s2s_onnx.models.reference import greedy_decode
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.decoding import decode_steps

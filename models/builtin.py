@@ -19,7 +19,9 @@ from s2s_onnx.runtime.cli import main as cli
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "runtime" / "assets" / "dates")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "runtime" / "assets" / "dates"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "dates"

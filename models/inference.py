@@ -217,7 +217,10 @@ def build_inference_models(model: Any) -> InferenceModels:
     dec_lstm = _lstm(spec.decoder, "decoder_lstm", sequences=True)
     seq, h_out, c_out = dec_lstm(dec_in, initial_state=[h_in, c_in])
     dense = keras.layers.Dense(
-        spec.num_output_tokens, activation=spec.dense_activation, use_bias=len(spec.dense_weights) > 1, name="probs"
+        spec.num_output_tokens,
+        activation=spec.dense_activation,
+        use_bias=len(spec.dense_weights) > 1,
+        name="probs",
     )
     probs = dense(seq)
     decoder = keras.Model([dec_in, h_in, c_in], [probs, h_out, c_out], name="decoder_step")

@@ -33,7 +33,8 @@ class TrainSettings:
     learning_rate: float | None = None
     clipnorm: float | None = None
     seed: int = 0
-    jit_compile: bool = True  # XLA roughly halves the time of a training step on CPU
+    jit_compile: bool = False  # XLA measured only ~7% faster per step on 2 cores, and costs seconds to compile
+    forget_bias: float | None = None  # initial forget-gate bias of both LSTMs; None keeps Keras' 1.0
     verbose: int | None = None  # Keras fit verbosity; None: progress bar on a terminal, a line per epoch otherwise
 
 
@@ -59,6 +60,18 @@ def build_training_model(num_encoder_tokens: int, num_decoder_tokens: int, laten
     return keras.Model([encoder_inputs, decoder_inputs], outputs, name="seq2seq")
 
 
+def set_forget_bias(model: keras.Model, value: float) -> None:
+    """Start every LSTM's forget gate at ``value``: the encoder must carry what it read across the padding
+    spaces that follow a short input, and a forget bias above Keras' 1.0 lets gradients through from the start.
+    Only the initial weights change; the architecture and the saved file stay the standard ones."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.LSTM):
+            kernel, recurrent, bias = layer.get_weights()
+            units = layer.units
+            bias[units : 2 * units] = value  # Keras gate order: i, f, c, o
+            layer.set_weights([kernel, recurrent, bias])
+
+
 def train(sources: list[str], targets: list[str], settings: TrainSettings) -> TrainResult:
     """Build the vocabulary, the one-hot arrays and the model, and fit it with teacher forcing."""
     keras.utils.set_random_seed(settings.seed)
@@ -67,10 +80,16 @@ def train(sources: list[str], targets: list[str], settings: TrainSettings) -> Tr
     decoder_input, decoder_target = vocab.encode_targets(targets)
     logger.info(
         "training on %d pairs: %d input and %d output characters, lengths %d/%d, latent %d",
-        len(sources), vocab.num_encoder_tokens, vocab.num_decoder_tokens,
-        vocab.max_encoder_len, vocab.max_decoder_len, settings.latent_dim,
-    )  # fmt: skip
+        len(sources),
+        vocab.num_encoder_tokens,
+        vocab.num_decoder_tokens,
+        vocab.max_encoder_len,
+        vocab.max_decoder_len,
+        settings.latent_dim,
+    )
     model = build_training_model(vocab.num_encoder_tokens, vocab.num_decoder_tokens, settings.latent_dim)
+    if settings.forget_bias is not None:
+        set_forget_bias(model, settings.forget_bias)
     options: dict[str, float] = {}
     if settings.learning_rate is not None:
         options["learning_rate"] = settings.learning_rate

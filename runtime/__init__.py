@@ -44,5 +44,6 @@ __all__ = [
     "Seq2SeqModel",
     "UnknownCharacterError",
     "Vocabulary",
+    "VocabularyMismatchError",
     "default_model_path",
 ]

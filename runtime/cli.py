@@ -48,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--max-length", type=_positive, default=None, help="cap on generated characters")
     p.add_argument("--threads", type=_positive, default=None, help="onnxruntime intra-op threads")
-    p.add_argument("--unknown", choices=("error", "skip", "replace"), default="error",
-                   help="what to do with characters outside the vocabulary")  # fmt: skip
+    p.add_argument(
+        "--unknown",
+        choices=("error", "skip", "replace"),
+        default="error",
+        help="what to do with characters outside the vocabulary",
+    )
     p.add_argument("--truncate", action="store_true", help="cut inputs longer than the encoder maximum")
     p.add_argument("--steps", action="store_true", help="decode step by step even if the bundle has greedy.onnx")
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, tokens, probabilities")
@@ -65,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, default=None)
     p.add_argument("--latent-dim", type=_positive, default=256)
     p.add_argument("--batch-size", type=_positive, default=64)
+    p.add_argument("--optimizer", default=None, help="Keras optimizer (default: rmsprop as the example; dates: adam)")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: the optimizer's")
+    p.add_argument(
+        "--forget-bias",
+        type=float,
+        default=None,
+        help="initial LSTM forget-gate bias (Keras: 1.0; the dates task: 3.0)",
+    )
     p.add_argument("--format", choices=("keras", "h5"), default="keras", help="saved model format")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help="output directory")
@@ -149,7 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ def translate(args: argparse.Namespace) -> int:
     model = Seq2SeqModel.load(args.model, device=args.device, threads=args.threads, use_fused=not args.steps)
     texts = list(args.texts) if args.texts else [line.rstrip("\r\n") for line in sys.stdin]
     results = model.decode(
-        texts, batch_size=args.batch_size, max_length=args.max_length, unknown=args.unknown, truncate=args.truncate
+        texts,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        unknown=args.unknown,
+        truncate=args.truncate,
     )
     out = sys.stdout
     for text, result in zip(texts, results, strict=True):

@@ -105,8 +105,7 @@ class BundleConfig:
         path = directory / CONFIG_NAME
         if not path.is_file():
             raise BundleFormatError(
-                f"{str(directory)!r} is not an s2s-onnx bundle: {CONFIG_NAME} is missing "
-                "(re-run 's2s-onnx convert')"
+                f"{str(directory)!r} is not an s2s-onnx bundle: {CONFIG_NAME} is missing (re-run 's2s-onnx convert')"
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

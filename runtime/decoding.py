@@ -28,8 +28,13 @@ class BatchTokens:
     ended: np.ndarray  # (batch,) bool: True where the end character was emitted
 
 
-def _device_of(session: ort.InferenceSession) -> str:
-    return "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
+    """Where the session's first provider keeps tensors: ("cuda", device id) or ("cpu", 0)."""
+    provider = session.get_providers()[0]
+    if provider != "CUDAExecutionProvider":
+        return "cpu", 0
+    options = session.get_provider_options().get(provider, {})
+    return "cuda", int(options.get("device_id", 0))
 
 
 class StepRun:
@@ -44,7 +49,7 @@ class StepRun:
         latent_dim: int,
     ) -> None:
         batch = encoder_input.shape[0]
-        device = _device_of(decoder)
+        device, device_id = _device_of(decoder)
         self.decoder = decoder
         self.rows = np.arange(batch)
         # Host-side buffers, reused every step.
@@ -56,7 +61,7 @@ class StepRun:
         probs_value = ort.OrtValue.ortvalue_from_numpy(self.probs)
         # Two state pairs on the decoder's device: A feeds B, then B feeds A.
         states = [
-            ort.OrtValue.ortvalue_from_shape_and_type((batch, latent_dim), np.float32, device, 0)
+            ort.OrtValue.ortvalue_from_shape_and_type((batch, latent_dim), np.float32, device, device_id)
             for _ in range(4)
         ]
         h_a, c_a, h_b, c_b = states
@@ -118,8 +123,8 @@ def decode_steps(
         ids[:, step] = next_ids
         chosen[:, step] = probs[rows, next_ids]
         newly = next_ids == end_id
-        newly &= ~ended
         if newly.any():
+            newly &= ~ended
             lengths[newly] = step
             ended |= newly
             if stop_at_end and ended.all():

@@ -74,6 +74,5 @@ class MissingExtraError(S2SError, ImportError):
 def install_hint(extra: str, missing: str) -> MissingExtraError:
     """Error for a missing optional dependency, naming the extra that brings it."""
     return MissingExtraError(
-        f"{missing} is not installed; this command needs the '{extra}' extra: "
-        f"pip install 's2s-onnx[{extra}]'"
+        f"{missing} is not installed; this command needs the '{extra}' extra: pip install 's2s-onnx[{extra}]'"
     )

@@ -41,7 +41,10 @@ def _shape(arg: ort.NodeArg) -> str:
 def describe(bundle: Path) -> str:
     config = BundleConfig.load(bundle)
     vocab = config.vocabulary
-    lines = [f"bundle {bundle}", f"  format version {config.format_version}, opset {config.opset}, latent {config.latent_dim}"]
+    lines = [
+        f"bundle {bundle}",
+        f"  format version {config.format_version}, opset {config.opset}, latent {config.latent_dim}",
+    ]
     lines.append(
         f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output characters; "
         f"max encoder length {vocab.max_encoder_len}, max decoder length {vocab.max_decoder_len}; "

@@ -106,20 +106,56 @@ class Seq2SeqModel:
 
     # -- public API -----------------------------------------------------------------------------------
     @overload
-    def translate(self, texts: str, **kwargs: Any) -> str: ...
+    def translate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        self,
+        texts: str,
+        *,
+        batch_size: int = ...,
+        max_length: int | None = ...,
+        unknown: UnknownPolicy = ...,
+        truncate: bool = ...,
+        strategy: Strategy = ...,
+    ) -> str: ...
     @overload
-    def translate(self, texts: Sequence[str], **kwargs: Any) -> list[str]: ...
-    def translate(self, texts: str | Sequence[str], **kwargs: Any) -> str | list[str]:
-        """Translate one text (returns a str) or a list of texts (returns a list). See :meth:`decode`."""
-        results = self.decode(texts, **kwargs)
+    def translate(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = ...,
+        max_length: int | None = ...,
+        unknown: UnknownPolicy = ...,
+        truncate: bool = ...,
+        strategy: Strategy = ...,
+    ) -> list[str]: ...
+    def translate(self, texts: str | Sequence[str], **options: Any) -> str | list[str]:
+        """Translate one text (returns a str) or a list of texts (returns a list). Options as :meth:`decode`."""
+        results = self.decode(texts, **options)
         if isinstance(results, DecodeResult):
             return results.text
         return [r.text for r in results]
 
     @overload
-    def decode(self, texts: str, **kwargs: Any) -> DecodeResult: ...
+    def decode(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        self,
+        texts: str,
+        *,
+        batch_size: int = ...,
+        max_length: int | None = ...,
+        unknown: UnknownPolicy = ...,
+        truncate: bool = ...,
+        strategy: Strategy = ...,
+    ) -> DecodeResult: ...
     @overload
-    def decode(self, texts: Sequence[str], **kwargs: Any) -> list[DecodeResult]: ...
+    def decode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = ...,
+        max_length: int | None = ...,
+        unknown: UnknownPolicy = ...,
+        truncate: bool = ...,
+        strategy: Strategy = ...,
+    ) -> list[DecodeResult]: ...
     def decode(
         self,
         texts: str | Sequence[str],
@@ -138,7 +174,7 @@ class Seq2SeqModel:
         ``strategy`` picks the fused graph (``"fused"``), the step loop (``"steps"``) or the best (``"auto"``).
         """
         single = isinstance(texts, str)
-        items = [texts] if single else list(texts)  # type: ignore[list-item]
+        items: list[str] = [texts] if isinstance(texts, str) else list(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         limit = self._max_length(max_length)
@@ -151,9 +187,7 @@ class Seq2SeqModel:
             if greedy is not None:
                 tokens = decode_fused(greedy, x, self.vocabulary, limit)
             else:
-                tokens = decode_steps(
-                    self._encoder, self._decoder, x, self.vocabulary, self.config.latent_dim, limit
-                )
+                tokens = decode_steps(self._encoder, self._decoder, x, self.vocabulary, self.config.latent_dim, limit)
             results.extend(self._results(tokens))
         return results[0] if single else results
 

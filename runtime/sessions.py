@@ -35,8 +35,7 @@ def resolve_providers(device: str = "cpu", providers: Sequence[str] | None = Non
     if missing:
         hint = " (install the 'gpu' extra: pip install 's2s-onnx[gpu]')" if CUDA in missing else ""
         raise ProviderNotAvailableError(
-            f"execution provider {', '.join(missing)} is not available; available: "
-            f"{', '.join(available)}{hint}"
+            f"execution provider {', '.join(missing)} is not available; available: {', '.join(available)}{hint}"
         )
     return requested
 
@@ -68,9 +67,7 @@ def create_session(
         )
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph: plain Exceptions
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BundleFormatError(
-            f"{path} is not a valid ONNX model ({first_line}); re-run 's2s-onnx convert'"
-        ) from exc
+        raise BundleFormatError(f"{path} is not a valid ONNX model ({first_line}); re-run 's2s-onnx convert'") from exc
     if CUDA in providers and CUDA not in session.get_providers():
         logger.warning(
             "%s: CUDAExecutionProvider was requested but the session fell back to %s; check the CUDA and "

@@ -42,9 +42,7 @@ class Vocabulary:
             raise DataFormatError("vocabulary has duplicate characters; rebuild it from the training data")
         for name in ("start_char", "end_char"):
             if getattr(self, name) not in self.target_index:
-                raise DataFormatError(
-                    f"vocabulary: {name} {getattr(self, name)!r} is not among the target characters"
-                )
+                raise DataFormatError(f"vocabulary: {name} {getattr(self, name)!r} is not among the target characters")
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod

@@ -10,8 +10,22 @@ from s2s_onnx.runtime.cli import main
 
 def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
-    code = main(["bench", "--model", str(bundle), "--keras", str(keras_file), "--batch-sizes", "1,4",
-                 "--steps", "4", "--quick", "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(bundle),
+            "--keras",
+            str(keras_file),
+            "--batch-sizes",
+            "1,4",
+            "--steps",
+            "4",
+            "--quick",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "floor" in printed and "s2s-onnx fused" in printed
@@ -20,10 +34,16 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
     assert data["machine"]["logical_cores"] >= 1 and "onnxruntime" in data["versions"]
     assert data["settings"]["steps"] == 4 and data["settings"]["threads"]["onnxruntime_intra_op"] == 1
     rows = {r["row"] for r in data["results"]}
-    for expected in ("Keras example loop, predict() per step", "Keras models called directly per step",
-                     "tf.function decoder step", "tf.function whole greedy loop",
-                     "onnxruntime naive run() per step [cpu]", "s2s-onnx step loop, I/O binding [cpu]",
-                     "s2s-onnx fused greedy.onnx [cpu]", "floor: recurrent mat-vec h @ R only"):  # fmt: skip
+    for expected in (
+        "Keras example loop, predict() per step",
+        "Keras models called directly per step",
+        "tf.function decoder step",
+        "tf.function whole greedy loop",
+        "onnxruntime naive run() per step [cpu]",
+        "s2s-onnx step loop, I/O binding [cpu]",
+        "s2s-onnx fused greedy.onnx [cpu]",
+        "floor: recurrent mat-vec h @ R only",
+    ):
         assert expected in rows, expected
     litert = [r for r in data["results"] if r["row"].startswith("LiteRT")]
     assert litert or any("LiteRT" in n for n in data["notes"])
@@ -41,7 +61,23 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
 
 def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench"
-    assert main(["bench", "--model", str(bundle), "--batch-sizes", "2", "--steps", "3", "--quick", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(bundle),
+                "--batch-sizes",
+                "2",
+                "--steps",
+                "3",
+                "--quick",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "bench.json").read_text())
     assert not any(r["row"].startswith("Keras") for r in data["results"])
     assert any("--keras" in n for n in data["notes"])

@@ -24,8 +24,9 @@ def assert_nothing_left(out: Path) -> None:
 
 def test_missing_model_file(tmp_path, capsys, workdir) -> None:
     out = tmp_path / "b"
-    code, line = run_convert(capsys, str(tmp_path / "nope.keras"), "--vocab", str(workdir / "keras3/vocabulary.json"),
-                             "-o", str(out))  # fmt: skip
+    code, line = run_convert(
+        capsys, str(tmp_path / "nope.keras"), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out)
+    )
     assert code == 2 and "does not exist" in line and "nope.keras" in line
     assert "Traceback" not in line
     assert_nothing_left(out)
@@ -78,7 +79,9 @@ def test_existing_output_needs_force(tmp_path, capsys, keras_file, workdir) -> N
     out = tmp_path / "b"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    code, line = run_convert(capsys, str(keras_file), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out))
+    code, line = run_convert(
+        capsys, str(keras_file), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out)
+    )
     assert code == 2 and "already exists" in line and "--force" in line
     assert (out / "keep.txt").read_text() == "mine"
 
@@ -97,7 +100,9 @@ def test_unwritable_output(tmp_path, capsys, keras_file, workdir) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a directory")
     out = blocker / "b"
-    code, line = run_convert(capsys, str(keras_file), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out))
+    code, line = run_convert(
+        capsys, str(keras_file), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out)
+    )
     assert code == 2 and "cannot write" in line
 
 

@@ -42,4 +42,4 @@ def test_shared_fra_eng_reads_when_present() -> None:
     if not path.is_file():
         pytest.skip("../shared/data/fra-eng.txt is not on this machine")
     sources, targets = read_pairs(path, 10000)
-    assert len(sources) == 10000 and sources[0] == "Go."
+    assert len(sources) == len(targets) == 10000 and sources[0] == "Go."

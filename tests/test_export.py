@@ -116,7 +116,14 @@ def test_no_verify_and_fused_bundle_layout(bundle: Path) -> None:
     config = json.loads((bundle / "config.json").read_text())
     assert config["format_version"] == 1 and config["fused"] is True
     assert {"encoder.onnx", "decoder.onnx", "greedy.onnx", "config.json"} <= {p.name for p in bundle.iterdir()}
-    for key in ("input_chars", "target_chars", "max_encoder_len", "max_decoder_len", "start_char", "end_char"):
+    for key in (
+        "input_chars",
+        "target_chars",
+        "max_encoder_len",
+        "max_decoder_len",
+        "start_char",
+        "end_char",
+    ):
         assert key in config["vocabulary"]
     for key in ("keras_version", "tensorflow_version", "tf2onnx_version", "source_sha256"):
         assert key in config["provenance"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from s2s_onnx.runtime import (
     BundleFormatError,
@@ -138,7 +138,9 @@ def test_providers_on_cpu(bundle: Path) -> None:
 
     assert Seq2SeqModel.load(bundle, device="cpu").providers == ["CPUExecutionProvider"]
     auto = Seq2SeqModel.load(bundle, device="auto").providers
-    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPUExecutionProvider"
+    expected = (
+        "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPUExecutionProvider"
+    )
     assert auto[0] == expected
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -197,7 +199,11 @@ print(json.dumps({"out": out, "heavy": heavy}))
 
 def test_runtime_never_imports_tensorflow(bundle: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", NO_TF_SCRIPT, str(bundle)], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", NO_TF_SCRIPT, str(bundle)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []

@@ -1,0 +1,90 @@
+"""The ``s2s-onnx`` command line: translate, inspect, train, help/version, and the missing-extra hint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s2s_onnx.runtime.cli import main
+
+
+def test_version_and_help(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and "s2s-onnx 0." in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("translate", "inspect", "train", "convert", "bench", "demo"):
+        assert command in out
+
+
+def test_translate_arguments_stdin_and_json(bundle: Path, capsys, monkeypatch, sources) -> None:
+    from s2s_onnx.runtime import Seq2SeqModel
+
+    expected = Seq2SeqModel.load(bundle).translate(sources[:3])
+    assert main(["translate", "--model", str(bundle), *sources[:3]]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("\n".join(sources[:3]) + "\n"))
+    assert main(["translate", "--model", str(bundle), "--json", "--batch-size", "2", "--steps"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == expected
+    assert [r["input"] for r in rows] == sources[:3]
+    assert all(len(r["token_ids"]) == len(r["probabilities"]) == len(r["text"]) for r in rows)
+    assert {r["stop_reason"] for r in rows} <= {"end", "max_length"}
+
+
+def test_translate_bad_input_is_one_line_exit_2(bundle: Path, capsys) -> None:
+    assert main(["translate", "--model", str(bundle), "ab#"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'#'" in err[0] and "--unknown" in err[0]
+    assert main(["translate", "--model", str(bundle), "--unknown", "skip", "ab#"]) == 0
+    assert main(["translate", "--model", str(bundle) + "-missing", "ab"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["translate", "--model", str(bundle), "--device", "cuda", "ab"]) in (0, 2)
+
+
+def test_inspect_shows_fused_lstm_and_vocabulary(bundle: Path, capsys) -> None:
+    assert main(["inspect", str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "LSTM x1" in out and "Loop x1" in out
+    assert "encoder_inputs" in out and "state_h_out" in out and "token_ids" in out
+    assert "input / " in out and "max encoder length" in out
+    assert "source_sha256" in out and "netron" in out
+
+
+def test_train_on_pairs_file(tmp_path: Path, pairs_file: Path, capsys) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--data", str(pairs_file), "--num-samples", "200", "--epochs", "1", "--latent-dim", "8"]
+    assert main([*args, "--format", "h5", "-o", str(out)]) == 0
+    assert (out / "model.h5").is_file() and (out / "vocabulary.json").is_file()
+    assert "trained in" in capsys.readouterr().out
+
+
+def test_train_dates_reports_accuracy(tmp_path: Path, capsys) -> None:
+    args = ["train", "--task", "dates", "--num-samples", "256", "--epochs", "1", "--latent-dim", "8"]
+    assert main([*args, "-o", str(tmp_path / "d")]) == 0
+    assert "held-out exact match" in capsys.readouterr().out
+
+
+def test_train_bad_data_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("only one column\n")
+    assert main(["train", "--data", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
+def test_missing_export_extra_prints_install_hint(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from s2s_onnx.runtime.cli import main\n"
+        f"sys.exit(main(['train', '--task', 'dates', '-o', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "pip install 's2s-onnx[export]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,121 @@
+"""Every command and code block in README.md runs: here, or in .ci/run (install and demo lines).
+
+``s2s-onnx`` lines run in-process against small fixtures in a scratch directory; training and benchmark
+lines get small-scale overrides appended (argparse keeps the last value), so they run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s2s_onnx.runtime.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SKIP_MARK = "<!-- not run by the tests"
+OVERRIDES = {
+    "train": ["--epochs", "1", "--latent-dim", "16", "--num-samples", "300"],
+    "bench": ["--quick", "--steps", "3", "--batch-sizes", "1,2"],
+}
+
+
+def blocks(language: str) -> list[str]:
+    found = []
+    for match in re.finditer(rf"(<!--[^\n]*-->\n)?```{language}\n(.*?)```", README, re.S):
+        if match.group(1) and match.group(1).startswith(SKIP_MARK):
+            continue
+        found.append(match.group(2))
+    return found
+
+
+def command_lines() -> list[str]:
+    return [line.strip() for block in blocks("bash") for line in block.splitlines() if line.strip()]
+
+
+def test_readme_has_the_two_commands() -> None:
+    lines = command_lines()
+    assert lines[0].endswith("s2s-onnx demo") and "pip install -e" in lines[0]
+    assert lines[1] == ".venv/bin/python -m pytest"
+
+
+def test_install_lines_are_run_by_ci() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for line in command_lines():
+        if not line.startswith(("s2s-onnx", "printf")):
+            assert line in ci, f"README line not run by .ci/run: {line}"
+    assert 's2s-onnx translate "March 3rd, 2021"' in ci
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory, pairs_file: Path) -> Path:
+    """A directory holding what the README's commands refer to: fra-eng.txt and an example-trained model."""
+    import keras
+
+    from s2s_onnx.models.data import read_pairs
+    from s2s_onnx.runtime.vocab import Vocabulary
+
+    root = tmp_path_factory.mktemp("readme")
+    shutil.copy(pairs_file, root / "fra-eng.txt")
+    vocab = Vocabulary.from_pairs(*read_pairs(root / "fra-eng.txt", 10000))
+    enc_in = keras.Input((None, vocab.num_encoder_tokens))
+    _, h, c = keras.layers.LSTM(8, return_state=True)(enc_in)
+    dec_in = keras.Input((None, vocab.num_decoder_tokens))
+    seq, _, _ = keras.layers.LSTM(8, return_sequences=True, return_state=True)(dec_in, initial_state=[h, c])
+    out = keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq)
+    keras.Model([enc_in, dec_in], out).save(root / "s2s_model.keras")
+    return root
+
+
+def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(scratch)
+    ran = 0
+    for line in command_lines():
+        if line.startswith("printf"):
+            done = subprocess.run(
+                line,
+                shell=True,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+            )
+            assert done.returncode == 0, done.stderr
+            rows = [json.loads(x) for x in done.stdout.splitlines()]
+            assert [r["text"] for r in rows] == ["1989-07-14", "2049-12-25"]
+            assert rows[0]["stop_reason"] == "end" and len(rows[0]["probabilities"]) == 10
+            ran += 1
+            continue
+        if not line.startswith("s2s-onnx ") or line.endswith("s2s-onnx demo"):
+            continue
+        argv = shlex.split(line)[1:]
+        argv += OVERRIDES.get(argv[0], [])
+        assert main(argv) == 0, line
+        if argv[0] == "translate" and argv[-1] == "March 3rd, 2021":
+            assert capsys.readouterr().out.strip() == "2021-03-03"
+        ran += 1
+    assert ran >= 7
+    assert (scratch / "dates-bundle" / "greedy.onnx").is_file()
+    assert (scratch / "fra-bundle" / "config.json").is_file()
+    assert (scratch / "bench-results" / "bench.json").is_file()
+
+
+def test_readme_python_blocks_run_without_tensorflow() -> None:
+    code = "\n".join(blocks("python"))
+    assert code.strip()
+    probe = code + "\nimport sys\nassert not {'tensorflow', 'keras', 'tf2onnx'} & set(sys.modules), 'heavy import'\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "2021-03-03"
+    assert lines[1] == "['2021-03-03', '2021-03-03']"
+    assert lines[2].startswith("1989-07-14 end")
+    assert lines[3] == "1976-07-04"
