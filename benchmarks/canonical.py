@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -70,10 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     (out / "flavours.json").write_text(json.dumps(reports, indent=2))
     bundle = out / "bundle-model-keras"
     for threads in (1, os.cpu_count() or 1):
-        code = cli(["bench", "--model", str(bundle), "--keras", str(keras_file), "--threads", str(threads),
-                    "--out", str(out / f"bench-{threads}-thread")])  # fmt: skip
-        if code:
-            return code
+        # A fresh process per run: TensorFlow's thread settings only apply before it initialises.
+        command = [
+            sys.executable,
+            "-m",
+            "s2s_onnx.runtime.cli",
+            "bench",
+            "--model",
+            str(bundle),
+            "--keras",
+            str(keras_file),
+            "--threads",
+            str(threads),
+            "--out",
+            str(out / f"bench-{threads}-thread"),
+        ]
+        if subprocess.run(command, check=False).returncode:
+            return 1
+
     return 0
 
 

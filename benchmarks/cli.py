@@ -12,10 +12,10 @@ import numpy as np
 
 from s2s_onnx.runtime.errors import S2SError
 from s2s_onnx.runtime.model import Seq2SeqModel
-from s2s_onnx.runtime.sessions import CUDA, make_session_options
+from s2s_onnx.runtime.sessions import CUDA
 
 from . import report
-from .rows import Row, floor_row, runtime_rows
+from .rows import Row, bench_session_options, blas_threads, floor_row, runtime_rows
 from .runner import run_benchmark
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,16 @@ def _optional_rows(settings: BenchSettings, model: Seq2SeqModel) -> list[Row]:
     return rows
 
 
+def _has_threadpoolctl() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def benchmark(settings: BenchSettings) -> BenchResult:
-    options = make_session_options(settings.threads, None)
+    options = bench_session_options(settings.threads)
     model = Seq2SeqModel.load(settings.bundle, device="cpu", sess_options=options)
     reference = "s2s-onnx step loop, I/O binding [cpu]"
     rows: list[Row] = []
@@ -91,7 +99,7 @@ def benchmark(settings: BenchSettings) -> BenchResult:
     rows += runtime_rows(model, "cpu")
     if settings.device == "cuda":
         cuda_model = Seq2SeqModel.load(
-            settings.bundle, device="cuda", sess_options=make_session_options(settings.threads, None)
+            settings.bundle, device="cuda", sess_options=bench_session_options(settings.threads)
         )
         if CUDA in cuda_model.providers:
             rows += runtime_rows(cuda_model, "cuda")
@@ -115,7 +123,10 @@ def benchmark(settings: BenchSettings) -> BenchResult:
             bar.update(1)
 
     try:
-        results = run_benchmark(rows, reference, batches, settings.steps, settings.repeats, settings.slow_repeats, tick)
+        with blas_threads(settings.threads):
+            results = run_benchmark(
+                rows, reference, batches, settings.steps, settings.repeats, settings.slow_repeats, tick
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -133,7 +144,8 @@ def benchmark(settings: BenchSettings) -> BenchResult:
             "onnxruntime_intra_op": settings.threads,
             "tensorflow_intra_op": settings.threads,
             "litert": settings.threads,
-            "numpy": "library default",
+            "numpy_blas_floor": settings.threads if _has_threadpoolctl() else "library default",
+            "onnxruntime_spinning": False,
         },
         "device": settings.device,
         "latent_dim": model.config.latent_dim,

@@ -7,6 +7,7 @@ every row's tokens can be checked against the runtime's.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,10 +84,9 @@ def floor_row(hidden: int) -> Row:
         ids = np.zeros((x.shape[0], steps), dtype=np.int64)
 
         def run() -> np.ndarray:
-            h = state
+            # A fixed h: a recurrence through the random matrix would decay into slow denormals or blow up.
             for _ in range(steps):
-                np.dot(h, weight, out=out)
-                h = out[:, :hidden]
+                np.dot(state, weight, out=out)
             return ids
 
         return run
@@ -94,8 +94,21 @@ def floor_row(hidden: int) -> Row:
     return Row(FLOOR, prepare, checks_tokens=False)
 
 
-def session_threads(threads: int) -> ort.SessionOptions:
+def blas_threads(threads: int) -> contextlib.AbstractContextManager[object]:
+    """Limit numpy's BLAS to ``threads`` (threadpoolctl, when installed) for the whole timed run, so the
+    floor and the rows' numpy work use the same thread count as onnxruntime."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def bench_session_options(threads: int) -> ort.SessionOptions:
+    """``threads`` intra-op threads that sleep when idle: spinning pool threads would steal the cores
+    that the interleaved rows (TensorFlow, LiteRT, numpy) are being timed on."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

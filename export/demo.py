@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from s2s_onnx.benchmarks.report import summarise
-from s2s_onnx.benchmarks.rows import floor_row, runtime_rows
+from s2s_onnx.benchmarks.rows import blas_threads, floor_row, runtime_rows
 from s2s_onnx.benchmarks.runner import run_benchmark
 from s2s_onnx.models import dates
 from s2s_onnx.models.cli import DATES_TRAIN, evaluate_dates
@@ -20,8 +20,8 @@ from .convert import convert
 
 # Smaller than `train --task dates` so the demo takes minutes, not ten.
 DEMO_SAMPLES = 12000
-DEMO_EPOCHS = 20
-DEMO_LATENT = 128
+DEMO_EPOCHS = 10
+DEMO_LATENT = 256
 
 
 def _expected(text: str) -> str:
@@ -78,7 +78,8 @@ def demo_command(args: argparse.Namespace) -> int:
     )
     rows.append(floor_row(latent))
     batches = {b: result.vocabulary.encode_sources(sources[:b]) for b in (1, 32)}
-    timed = run_benchmark(rows, "s2s-onnx step loop, I/O binding [cpu]", batches, 12, 10, 1)
+    with blas_threads(1):
+        timed = run_benchmark(rows, "s2s-onnx step loop, I/O binding [cpu]", batches, 12, 10, 1)
     records = summarise(timed)
     print(f"      {'row':<48} {'batch':>5} {'ms/sentence':>12} {'sentences/s':>12} {'tokens':>7}")
     for r in records:
