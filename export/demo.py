@@ -19,9 +19,9 @@ from s2s_onnx.runtime.sessions import make_session_options
 from .convert import convert
 
 # Smaller than `train --task dates` so the demo takes minutes, not ten.
-DEMO_SAMPLES = 12000
-DEMO_EPOCHS = 10
-DEMO_LATENT = 256
+DEMO_SAMPLES = 20000
+DEMO_EPOCHS = 20
+DEMO_LATENT = 128
 
 
 def _expected(text: str) -> str:

@@ -104,6 +104,11 @@ class Seq2SeqModel:
     def fused(self) -> bool:
         return self._greedy is not None
 
+    @property
+    def sessions(self) -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSession | None]:
+        """The (encoder, decoder, greedy) onnxruntime sessions, for benchmarks and custom loops."""
+        return self._encoder, self._decoder, self._greedy
+
     # -- public API -----------------------------------------------------------------------------------
     @overload
     def translate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]

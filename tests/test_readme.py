@@ -119,3 +119,26 @@ def test_readme_python_blocks_run_without_tensorflow() -> None:
     assert lines[1] == "['2021-03-03', '2021-03-03']"
     assert lines[2].startswith("1989-07-14 end")
     assert lines[3] == "1976-07-04"
+
+
+def test_default_model_translate_command_without_tensorflow() -> None:
+    """`s2s-onnx translate "March 3rd, 2021"` with the built-in model, and no TensorFlow imported."""
+    probe = (
+        "import sys\n"
+        "from s2s_onnx.runtime.cli import main\n"
+        "code = main(['translate', 'March 3rd, 2021'])\n"
+        "heavy = {'tensorflow', 'keras', 'tf2onnx', 'tf_keras'} & set(sys.modules)\n"
+        "assert code == 0 and not heavy, (code, heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2021-03-03"
+
+
+def test_builtin_model_handles_the_issue_examples() -> None:
+    from s2s_onnx.runtime import Seq2SeqModel
+
+    model = Seq2SeqModel.load()
+    examples = ["3 March 2021", "03/03/21", "Wednesday, March 3rd, 2021", "2021.3.3", "March 3rd, 2021"]
+    assert model.translate(examples) == ["2021-03-03"] * len(examples)
+    assert model.config.provenance["source_flavour"] == "keras3-keras"
