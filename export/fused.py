@@ -128,6 +128,11 @@ class _Graph:
             return self.one(op_type, [x, self.const("axes", np.array([axis], np.int64))], keepdims=keepdims)
         return self.one(op_type, [x], axes=[axis], keepdims=keepdims)
 
+    def leading_dim(self, x: str) -> str:
+        """``Shape(x)[0:1]``: the first dimension as a 1-element int64 tensor."""
+        zero, one = self.const("zero", np.array([0], np.int64)), self.const("one", np.array([1], np.int64))
+        return self.one("Slice", [self.one("Shape", [x]), zero, one])
+
     def unsqueeze(self, x: str, axis: int) -> str:
         return self.one("Unsqueeze", [x, self.const("axes", np.array([axis], np.int64))])
 
@@ -195,14 +200,7 @@ def build_greedy(encoder: onnx.ModelProto, decoder: onnx.ModelProto, vocab: Voca
     joint_name = outer.const("joint_weight", joint)
     joint_bias_name = outer.const("joint_bias", joint_bias)
 
-    batch = outer.op(
-        "Slice",
-        [
-            outer.one("Shape", [h0]),
-            outer.const("zero", np.array([0], np.int64)),
-            outer.const("one", np.array([1], np.int64)),
-        ],
-    )[0]
+    batch = outer.leading_dim(h0)
     start_tokens = outer.one("Expand", [outer.const("start", np.array([start_perm], np.int64)), batch])
     # First step (start character) before the loop; its Gemm's logits part is unused.
     _, first_recurrent = outer.split(outer.one("Gemm", [h0, joint_name, joint_bias_name]), [vocab_size, 4 * hidden], 1)
@@ -263,14 +261,7 @@ def build_greedy(encoder: onnx.ModelProto, decoder: onnx.ModelProto, vocab: Voca
     )
     first_end = outer.one("ArgMax", [is_end], axis=0, keepdims=0)
     any_end = outer.one("Cast", [outer.reduce("ReduceMax", is_end, axis=0)], to=TensorProto.BOOL)
-    steps = outer.op(
-        "Slice",
-        [
-            outer.one("Shape", [tokens_tb]),
-            outer.const("zero", np.array([0], np.int64)),
-            outer.const("one", np.array([1], np.int64)),
-        ],
-    )[0]
+    steps = outer.leading_dim(tokens_tb)
     nodes = [
         *enc_nodes,
         *outer.nodes,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import onnx
 
 from s2s_onnx.runtime.errors import ConversionError
+from s2s_onnx.runtime.inspect import op_counts
 
 
 def rename_outputs(model: onnx.ModelProto, new_names: Sequence[str]) -> None:
@@ -50,20 +50,6 @@ def name_dynamic_axes(model: onnx.ModelProto, axis_names: dict[str, Sequence[str
                 dim.dim_param = name
 
 
-def op_counts(model: onnx.ModelProto) -> Counter[str]:
-    counts: Counter[str] = Counter()
-
-    def walk(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            counts[node.op_type] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    walk(attr.g)
-
-    walk(model.graph)
-    return counts
-
-
 def check_fused_lstm(model: onnx.ModelProto, what: str) -> None:
     """The LSTM must have become exactly one ONNX ``LSTM`` node, with no ``Loop``/``Scan`` left."""
     counts = op_counts(model)
@@ -73,3 +59,6 @@ def check_fused_lstm(model: onnx.ModelProto, what: str) -> None:
             f"Loop={counts['Loop']}, Scan={counts['Scan']}; tf2onnx did not recognise the LSTM (is it a "
             "cuDNN graph or a custom cell?)"
         )
+
+
+__all__ = ["check_fused_lstm", "name_dynamic_axes", "op_counts", "rename_inputs", "rename_outputs"]

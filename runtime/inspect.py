@@ -6,6 +6,7 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 
@@ -15,23 +16,28 @@ from .errors import ModelFileNotFoundError
 from .model import default_model_path
 
 
+def op_counts(model: Any) -> Counter[str]:
+    """Operator counts of an ``onnx.ModelProto``, subgraphs (``Loop`` bodies) included."""
+    counts: Counter[str] = Counter()
+
+    def walk(graph: Any) -> None:
+        for node in graph.node:
+            counts[node.op_type] += 1
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    walk(attr.g)
+
+    walk(model.graph)
+    return counts
+
+
 def _op_counts(path: Path) -> Counter[str]:
     """Operator counts from the graph when the ``onnx`` package is installed (else the exporter's record)."""
     try:
         import onnx
     except ImportError:
         return Counter()
-    counts: Counter[str] = Counter()
-
-    def walk(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            counts[node.op_type] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    walk(attr.g)
-
-    walk(onnx.load(str(path), load_external_data=False).graph)
-    return counts
+    return op_counts(onnx.load(str(path), load_external_data=False))
 
 
 def _shape(arg: ort.NodeArg) -> str:
