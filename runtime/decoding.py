@@ -57,6 +57,7 @@ class StepRun:
         self.token[:, 0, vocab.start_id] = 1.0
         self.previous = np.full(batch, vocab.start_id, dtype=np.int64)
         self.probs = np.empty((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
+        self.probs_view = self.probs[:, 0, :]  # what step() returns, made once
         token_value = ort.OrtValue.ortvalue_from_numpy(self.token)
         probs_value = ort.OrtValue.ortvalue_from_numpy(self.probs)
         # Two state pairs on the decoder's device: A feeds B, then B feeds A.
@@ -89,7 +90,7 @@ class StepRun:
         """Run one decoder step on the current token; return the ``(batch, vocab)`` probabilities view."""
         self.decoder.run_with_iobinding(self.bindings[self.step_index & 1])
         self.step_index += 1
-        return self.probs[:, 0, :]
+        return self.probs_view
 
     def feed(self, next_ids: np.ndarray) -> None:
         """Make ``next_ids`` the one-hot input of the next step."""
