@@ -67,10 +67,9 @@ def demo_command(args: argparse.Namespace) -> int:
         want = _expected(text)
         print(f"      {text!r:<32} -> {iso}  {'ok' if iso == want else 'expected ' + want}")
 
-    print("[4/5] timing: Keras loop vs the runtime (one thread, 12 steps, median of 10)")
-    from s2s_onnx.benchmarks.keras_rows import keras_rows, set_threads
+    print("[4/5] timing: Keras vs the runtime (onnxruntime on one thread, 12 steps, median of 10)")
+    from s2s_onnx.benchmarks.keras_rows import keras_rows
 
-    set_threads(1)
     models = build_inference_models(result.model)
     keras_all = keras_rows(models, result.vocabulary)
     rows = [r for r in keras_all if not r.slow] + runtime_rows(
