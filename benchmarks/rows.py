@@ -65,7 +65,7 @@ def runtime_rows(model: Seq2SeqModel, label: str) -> list[Row]:
     if greedy is not None:
 
         def fused(x: np.ndarray, steps: int) -> Run:
-            return lambda: decode_fused(greedy, x, vocab, steps, stop_at_end=False).ids
+            return lambda: decode_fused(greedy, x, steps, stop_at_end=False).ids
 
         rows.append(Row(f"s2s-onnx fused greedy.onnx [{label}]", fused))
     return rows

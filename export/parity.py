@@ -40,6 +40,22 @@ class ParityReport:
             and self.decodes_equal == self.decodes_compared
         )
 
+    def record_decodes(
+        self,
+        texts: Sequence[str],
+        expected: list[tuple[list[int], bool]],
+        got: list[tuple[list[int], bool]],
+        vocab: Vocabulary,
+        what: str,
+    ) -> None:
+        """Count rows whose token ids and end flag agree; keep the first disagreement for the report."""
+        for text, (want, want_end), (have, have_end) in zip(texts, expected, got, strict=True):
+            self.decodes_compared += 1
+            if want == have and want_end == have_end:
+                self.decodes_equal += 1
+            elif not self.first_mismatch:
+                self.first_mismatch = f"{text!r} ({what}): {vocab.decode_ids(want)!r} vs {vocab.decode_ids(have)!r}"
+
     def to_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
@@ -111,15 +127,8 @@ def check_onnx(
     x = vocab.encode_sources(texts)
     reference = greedy_decode(models.encoder, models.decoder, x, vocab)
     onnx_tokens = decode_steps(encoder, decoder, x, vocab, models.spec.latent_dim, vocab.max_decoder_len)
-    for row, ref_ids in enumerate(reference.token_ids):
-        got = onnx_tokens.ids[row, : int(onnx_tokens.lengths[row])].tolist()
-        report.decodes_compared += 1
-        if got == ref_ids and bool(onnx_tokens.ended[row]) == reference.ended[row]:
-            report.decodes_equal += 1
-        elif not report.first_mismatch:
-            report.first_mismatch = (
-                f"{texts[row]!r}: Keras {vocab.decode_ids(ref_ids)!r} vs ONNX {vocab.decode_ids(got)!r}"
-            )
+    expected = list(zip(reference.token_ids, reference.ended, strict=True))
+    report.record_decodes(texts, expected, onnx_tokens.rows(), vocab, "Keras vs ONNX")
     return report
 
 

@@ -27,6 +27,11 @@ class BatchTokens:
     lengths: np.ndarray  # (batch,) int64: tokens before the end character
     ended: np.ndarray  # (batch,) bool: True where the end character was emitted
 
+    def rows(self) -> list[tuple[list[int], bool]]:
+        """Per row: its token ids (without the end character) and whether it ended."""
+        lengths, ended = self.lengths.tolist(), self.ended.tolist()
+        return [(self.ids[row, : lengths[row]].tolist(), ended[row]) for row in range(len(lengths))]
+
 
 def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
     """Where the session's first provider keeps tensors: ("cuda", device id) or ("cpu", 0)."""
@@ -137,7 +142,6 @@ def decode_steps(
 def decode_fused(
     greedy: ort.InferenceSession,
     encoder_input: np.ndarray,
-    vocab: Vocabulary,
     max_length: int,
     stop_at_end: bool = True,
 ) -> BatchTokens:
@@ -149,8 +153,5 @@ def decode_fused(
     }
     ids, probs, lengths = greedy.run([names.GREEDY_TOKENS, names.GREEDY_PROBS, names.GREEDY_LENGTHS], feeds)
     lengths = lengths.astype(np.int64, copy=False)
-    steps = ids.shape[1]
-    rows = np.arange(ids.shape[0])
-    safe = np.minimum(lengths, max(steps - 1, 0))
-    ended = (lengths < steps) & (ids[rows, safe] == vocab.end_id) if steps else np.zeros(len(rows), bool)
-    return BatchTokens(ids, probs, lengths, ended)
+    # The graph's length is the index of the first end character, or the number of steps if none came.
+    return BatchTokens(ids, probs, lengths, lengths < ids.shape[1])

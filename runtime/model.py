@@ -190,7 +190,7 @@ class Seq2SeqModel:
             chunk = clean[start : start + batch_size]
             x = self.vocabulary.encode_sources(chunk)
             if greedy is not None:
-                tokens = decode_fused(greedy, x, self.vocabulary, limit)
+                tokens = decode_fused(greedy, x, limit)
             else:
                 tokens = decode_steps(self._encoder, self._decoder, x, self.vocabulary, self.config.latent_dim, limit)
             results.extend(self._results(tokens))
@@ -242,20 +242,16 @@ class Seq2SeqModel:
         return self._greedy is not None
 
     def _results(self, tokens: BatchTokens) -> list[DecodeResult]:
-        out = []
         decode = self.vocabulary.decode_ids
-        for row in range(tokens.ids.shape[0]):
-            n = int(tokens.lengths[row])
-            ids = tokens.ids[row, :n].tolist()
-            out.append(
-                DecodeResult(
-                    text=decode(ids),
-                    token_ids=tuple(ids),
-                    probabilities=tuple(tokens.probs[row, :n].tolist()),
-                    stop_reason="end" if tokens.ended[row] else "max_length",
-                )
+        return [
+            DecodeResult(
+                text=decode(ids),
+                token_ids=tuple(ids),
+                probabilities=tuple(tokens.probs[row, : len(ids)].tolist()),
+                stop_reason="end" if ended else "max_length",
             )
-        return out
+            for row, (ids, ended) in enumerate(tokens.rows())
+        ]
 
 
 def _check_widths(config: BundleConfig, encoder: ort.InferenceSession, decoder: ort.InferenceSession) -> None:

@@ -76,7 +76,7 @@ def test_fused_exits_early_when_all_rows_end(fused_model, steps_model, mixed_inp
 
     vocab = fused_model.vocabulary
     x = vocab.encode_sources(mixed_inputs)
-    tokens = decode_fused(fused_model.sessions[2], x, vocab, 1000)  # type: ignore[arg-type]
+    tokens = decode_fused(fused_model.sessions[2], x, 1000)  # type: ignore[arg-type]
     assert tokens.ended.all()
     assert tokens.ids.shape[1] == int(tokens.lengths.max()) + 1 < 1000
 
