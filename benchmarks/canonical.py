@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from s2s_onnx.runtime.cli import main as cli
+SAMPLES = 10000
 
 
 def save_legacy_copy(keras_file: Path, target: Path) -> None:
@@ -41,54 +41,63 @@ def save_legacy_copy(keras_file: Path, target: Path) -> None:
     model.save(target)
 
 
+def train_canonical(data: Path, out: Path, epochs: int) -> Path:
+    """The Keras example's model (latent 256, rmsprop) on the first 10,000 pairs; returns ``model.keras``."""
+    from s2s_onnx.models.data import read_pairs
+    from s2s_onnx.models.training import TrainSettings, save, train
+
+    sources, targets = read_pairs(data, SAMPLES)
+    result = save(train(sources, targets, TrainSettings(epochs=epochs)), out / "model")
+    return result.model_path or out / "model" / "model.keras"
+
+
+def convert_flavours(data: Path, out: Path) -> dict[str, str]:
+    """Save the model in all three flavours and convert each with parity; returns file -> detected flavour."""
+    import keras
+
+    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.models.data import read_pairs
+    from s2s_onnx.runtime.vocab import Vocabulary
+
+    keras_file = out / "model" / "model.keras"
+    keras.saving.load_model(keras_file).save(out / "model" / "model.h5")
+    save_legacy_copy(keras_file, out / "model" / "legacy.h5")
+    sources, targets = read_pairs(data, SAMPLES)
+    vocab = Vocabulary.from_pairs(sources, targets)
+    options = ConvertOptions(fused=True, force=True, sentences=tuple(sources[:256]), progress=True)
+    flavours = {}
+    for name in ("model.keras", "model.h5", "legacy.h5"):
+        result = convert(out / "model" / name, out / f"bundle-{name.replace('.', '-')}", vocab, options)
+        flavours[name] = str(result.config.provenance.get("source_flavour"))
+    return flavours
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("runs/canonical"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args(argv)
     out: Path = args.out
-    data = ["--data", str(args.data), "--num-samples", "10000"]
-    if not args.skip_train:
-        code = cli(["train", *data, "--epochs", str(args.epochs), "-o", str(out / "model")])
-        if code:
-            return code
     keras_file = out / "model" / "model.keras"
-    import keras
-
-    keras.saving.load_model(keras_file).save(out / "model" / "model.h5")
-    save_legacy_copy(keras_file, out / "model" / "legacy.h5")
-    reports = {}
-    for name in ("model.keras", "model.h5", "legacy.h5"):
-        bundle = out / f"bundle-{name.replace('.', '-')}"
-        code = cli(["convert", str(out / "model" / name), *data, "-o", str(bundle), "--fused", "--force"])
-        if code:
-            return code
-        from s2s_onnx.runtime.config import BundleConfig
-
-        reports[name] = BundleConfig.load(bundle).provenance.get("source_flavour")
-    (out / "flavours.json").write_text(json.dumps(reports, indent=2))
-    bundle = out / "bundle-model-keras"
+    if not args.skip_train:
+        keras_file = train_canonical(args.data, out, args.epochs)
+    flavours = convert_flavours(args.data, out)
+    (out / "flavours.json").write_text(json.dumps(flavours, indent=2))
     for threads in (1, os.cpu_count() or 1):
         # A fresh process per run: TensorFlow's thread settings only apply before it initialises.
         command = [
             sys.executable,
             "-m",
-            "s2s_onnx.runtime.cli",
-            "bench",
-            "--model",
-            str(bundle),
-            "--keras",
+            "s2s_onnx.benchmarks.run_bench",
+            str(out / "bundle-model-keras"),
             str(keras_file),
-            "--threads",
             str(threads),
-            "--out",
             str(out / f"bench-{threads}-thread"),
         ]
         if subprocess.run(command, check=False).returncode:
             return 1
-
     return 0
 
 

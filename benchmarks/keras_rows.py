@@ -11,7 +11,7 @@ import tensorflow as tf
 from s2s_onnx.models.inference import InferenceModels
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .rows import Row, Run
+from .rows import Row, Run, naive_loop
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +29,10 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
     def predict_loop(x: np.ndarray, steps: int) -> Run:
         """The Keras example's decode_sequence: predict() per step."""
 
-        def run() -> np.ndarray:
-            state_h, state_c = encoder.predict(x, verbose=0)
-            token = _start(x.shape[0], vocab)
-            out = []
-            for _ in range(steps):
-                probs, state_h, state_c = decoder.predict([token, state_h, state_c], verbose=0)
-                chosen = np.argmax(probs[:, -1, :], axis=-1)
-                out.append(chosen)
-                token = np.zeros_like(token)
-                token[np.arange(x.shape[0]), 0, chosen] = 1.0
-            return np.stack(out, axis=1)
+        def step(token: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
+            return decoder.predict([token, h, c], verbose=0)
 
-        return run
+        return lambda: naive_loop(lambda: encoder.predict(x, verbose=0), step, x.shape[0], steps, vocab)
 
     def direct(x: np.ndarray, steps: int) -> Run:
         x_t = tf.constant(x)

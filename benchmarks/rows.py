@@ -8,15 +8,17 @@ every row's tokens can be checked against the runtime's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.decoding import decode_fused, decode_steps
-from s2s_onnx.runtime.model import Seq2SeqModel
+from s2s_onnx.runtime.sessions import SessionConfig
+from s2s_onnx.runtime.vocab import Vocabulary
 
 FLOOR = "floor: recurrent mat-vec h @ R only"
 Run = Callable[[], np.ndarray]
@@ -31,42 +33,46 @@ class Row:
     checks_tokens: bool = True  # the floor decodes nothing
 
 
-def runtime_rows(model: Seq2SeqModel, label: str) -> list[Row]:
-    """The s2s-onnx runtime's paths on one loaded model (``label`` is the device)."""
-    vocab, latent = model.vocabulary, model.config.latent_dim
-    encoder, decoder = model._encoder, model._decoder
+def naive_loop(
+    encode: Callable[[], Sequence[Any]], step: Callable[..., Sequence[Any]], batch: int, steps: int, vocab: Vocabulary
+) -> np.ndarray:
+    """The Keras example's loop shape: one ``step(token, h, c) -> (probs, h, c)`` call per token, a fresh
+    one-hot token array each time. ``encode()`` gives the initial states."""
+    state_h, state_c = encode()
+    token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
+    token[:, 0, vocab.start_id] = 1.0
+    out = []
+    for _ in range(steps):
+        probs, state_h, state_c = step(token, state_h, state_c)
+        chosen = np.argmax(probs[:, -1, :], axis=-1)
+        out.append(chosen)
+        token = np.zeros_like(token)
+        token[np.arange(batch), 0, chosen] = 1.0
+    return np.stack(out, axis=1)
+
+
+def runtime_rows(bundle: Bundle, label: str) -> list[Row]:
+    """The s2s-onnx runtime's paths on one loaded bundle (``label`` is the device)."""
+    vocab = bundle.vocabulary
+    encoder, decoder = bundle.encoder, bundle.decoder
 
     def steps_path(x: np.ndarray, steps: int) -> Run:
-        return lambda: decode_steps(encoder, decoder, x, vocab, latent, steps, stop_at_end=False).ids
+        return lambda: decode_steps(bundle, x, steps, stop_at_end=False).ids
 
     def naive(x: np.ndarray, steps: int) -> Run:
-        def run() -> np.ndarray:
-            state_h, state_c = encoder.run(None, {names.ENCODER_INPUT: x})
-            token = np.zeros((x.shape[0], 1, vocab.num_decoder_tokens), dtype=np.float32)
-            token[:, 0, vocab.start_id] = 1.0
-            out = []
-            for _ in range(steps):
-                probs, state_h, state_c = decoder.run(
-                    None, {names.DECODER_INPUT: token, names.STATE_H: state_h, names.STATE_C: state_c}
-                )
-                chosen = probs[:, -1, :].argmax(axis=-1)
-                out.append(chosen)
-                token = np.zeros_like(token)
-                token[np.arange(x.shape[0]), 0, chosen] = 1.0
-            return np.stack(out, axis=1)
+        def step(token: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
+            return decoder.run(None, {names.DECODER_INPUT: token, names.STATE_H: h, names.STATE_C: c})
 
-        return run
+        return lambda: naive_loop(lambda: encoder.run(None, {names.ENCODER_INPUT: x}), step, x.shape[0], steps, vocab)
+
+    def fused(x: np.ndarray, steps: int) -> Run:
+        return lambda: decode_fused(bundle, x, steps, stop_at_end=False).ids
 
     rows = [
         Row(f"onnxruntime naive run() per step [{label}]", naive),
         Row(f"s2s-onnx step loop, I/O binding [{label}]", steps_path),
     ]
-    greedy = model._greedy
-    if greedy is not None:
-
-        def fused(x: np.ndarray, steps: int) -> Run:
-            return lambda: decode_fused(greedy, x, steps, stop_at_end=False).ids
-
+    if bundle.greedy is not None:
         rows.append(Row(f"s2s-onnx fused greedy.onnx [{label}]", fused))
     return rows
 
@@ -104,11 +110,7 @@ def blas_threads(threads: int) -> contextlib.AbstractContextManager[object]:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def bench_session_options(threads: int) -> ort.SessionOptions:
+def bench_sessions(threads: int, device: str = "cpu") -> SessionConfig:
     """``threads`` intra-op threads that sleep when idle: spinning pool threads would steal the cores
     that the interleaved rows (TensorFlow, LiteRT, numpy) are being timed on."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    return SessionConfig(device="cuda" if device == "cuda" else "cpu", threads=threads, spinning=False)

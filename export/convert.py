@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import logging
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import onnx
@@ -19,15 +16,19 @@ import tensorflow as tf
 import tf2onnx
 
 from s2s_onnx.models.inference import InferenceModels, build_inference_models, split_max_abs_diff
-from s2s_onnx.models.loading import load_training_model
+from s2s_onnx.models.loading import LoadedModel, load_training_model
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.config import BundleConfig
-from s2s_onnx.runtime.errors import BundleExistsError, OutputError, ParityError, VocabularyMismatchError
-from s2s_onnx.runtime.sessions import create_session, make_session_options
+from s2s_onnx.runtime.errors import ParityError, VocabularyMismatchError
+from s2s_onnx.runtime.inspect import op_counts
+from s2s_onnx.runtime.sessions import SessionConfig
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .graph import check_fused_lstm, name_dynamic_axes, op_counts, rename_inputs, rename_outputs
+from .graph import check_fused_lstm, name_dynamic_axes, rename_inputs, rename_outputs
 from .parity import DEFAULT_TOLERANCE, ParityReport, check_onnx
+from .progress import Progress
+from .writing import atomic_directory, check_target, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,19 @@ with contextlib.suppress(RuntimeError, ValueError):
 
 
 @dataclass(frozen=True)
+class ConvertOptions:
+    """Everything ``convert`` can be told besides the model, the output and the vocabulary."""
+
+    opset: int = DEFAULT_OPSET
+    verify: bool = True
+    sentences: tuple[str, ...] = ()  # real inputs (e.g. from the pairs file) for the parity check
+    tolerance: float = DEFAULT_TOLERANCE
+    fused: bool = False
+    force: bool = False
+    progress: bool = False
+
+
+@dataclass(frozen=True)
 class ConvertResult:
     bundle: Path
     config: BundleConfig
@@ -46,48 +60,18 @@ class ConvertResult:
     seconds: float
 
 
-class _Progress:
-    """Stage progress on stderr (tqdm) when asked for, a log line otherwise."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc="convert", unit="step", leave=True)
-
-    def stage(self, text: str) -> None:
-        logger.info("%s", text)
-        if self._bar is not None:
-            self._bar.set_postfix_str(text)
-            self._bar.update(1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_vocabulary(vocab: Vocabulary, models: InferenceModels) -> None:
     spec = models.spec
+    fix = "use the vocabulary the model was trained with (or the same --data and --num-samples)"
     if vocab.num_encoder_tokens != spec.num_encoder_tokens:
         raise VocabularyMismatchError(
             f"vocabulary has {vocab.num_encoder_tokens} input characters but the model's encoder takes "
-            f"{spec.num_encoder_tokens}; use the vocabulary the model was trained with (or the same --data "
-            "and --num-samples)"
+            f"{spec.num_encoder_tokens}; {fix}"
         )
     if vocab.num_decoder_tokens != spec.num_decoder_tokens or vocab.num_decoder_tokens != spec.num_output_tokens:
         raise VocabularyMismatchError(
             f"vocabulary has {vocab.num_decoder_tokens} target characters but the model's decoder takes "
-            f"{spec.num_decoder_tokens} and outputs {spec.num_output_tokens}; use the vocabulary the model was "
-            "trained with (or the same --data and --num-samples)"
+            f"{spec.num_decoder_tokens} and outputs {spec.num_output_tokens}; {fix}"
         )
 
 
@@ -107,22 +91,10 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     rename_outputs(encoder, [names.STATE_H, names.STATE_C])
     rename_inputs(decoder, [names.DECODER_INPUT, names.STATE_H, names.STATE_C])
     rename_outputs(decoder, [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT])
-    batch_time = ("batch", "time")
-    name_dynamic_axes(
-        encoder,
-        {names.ENCODER_INPUT: batch_time, names.STATE_H: ("batch",), names.STATE_C: ("batch",)},
-    )
-    name_dynamic_axes(
-        decoder,
-        {
-            names.DECODER_INPUT: batch_time,
-            names.PROBS: batch_time,
-            names.STATE_H: ("batch",),
-            names.STATE_C: ("batch",),
-            names.STATE_H_OUT: ("batch",),
-            names.STATE_C_OUT: ("batch",),
-        },
-    )
+    batch, batch_time = ("batch",), ("batch", "time")
+    name_dynamic_axes(encoder, {names.ENCODER_INPUT: batch_time, names.STATE_H: batch, names.STATE_C: batch})
+    dec_axes = {n: batch for n in (names.STATE_H, names.STATE_C, names.STATE_H_OUT, names.STATE_C_OUT)}
+    name_dynamic_axes(decoder, {names.DECODER_INPUT: batch_time, names.PROBS: batch_time, **dec_axes})
     check_fused_lstm(encoder, "encoder")
     check_fused_lstm(decoder, "decoder")
     encoder.graph.name, decoder.graph.name = "s2s_encoder", "s2s_decoder_step"
@@ -131,135 +103,84 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     return encoder, decoder
 
 
-@contextlib.contextmanager
-def atomic_directory(target: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``target`` only if the block succeeds."""
-    if target.exists() and not force:
-        raise BundleExistsError(f"output {str(target)!r} already exists; pass --force to replace it")
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"output {str(target)!r} exists and is not a directory")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary directory
-    except OSError as exc:
-        raise OutputError(f"cannot write to {str(target.parent)!r}: {exc.strerror or exc}") from exc
-    try:
-        yield work
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            work.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            work.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _provenance(
+    model_path: Path, loaded: LoadedModel, models: InferenceModels, graphs: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "source_file": model_path.name,
+        "source_sha256": sha256_of(model_path),
+        "source_flavour": loaded.flavour,
+        "source_keras_version": loaded.keras_version,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "tf2onnx_version": tf2onnx.__version__,
+        "onnx_version": onnx.__version__,
+        "source_layers": list(models.spec.layer_names),
+        "operators": {name: dict(sorted(op_counts(graph).items())) for name, graph in graphs.items()},
+    }
+
+
+def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOptions, bar: Progress) -> dict[str, Any]:
+    """File name -> ONNX model: encoder, decoder and (``fused``) greedy."""
+    encoder, decoder = to_onnx(models, options.opset)
+    bar.stage("converted with tf2onnx")
+    graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
+    if options.fused:
+        from .fused import build_greedy
+
+        graphs[names.GREEDY_NAME] = build_greedy(encoder, decoder, vocabulary, options.opset)
+        bar.stage("built fused greedy graph")
+    return graphs
 
 
 def convert(
-    model_file: str | Path,
-    output: str | Path,
-    vocabulary: Vocabulary,
-    *,
-    opset: int = DEFAULT_OPSET,
-    verify: bool = True,
-    sentences: list[str] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    fused: bool = False,
-    force: bool = False,
-    progress: bool = False,
+    model_file: str | Path, output: str | Path, vocabulary: Vocabulary, options: ConvertOptions | None = None
 ) -> ConvertResult:
-    """Convert ``model_file`` to a bundle at ``output``; with ``verify`` prove parity before writing.
+    """Convert ``model_file`` to a bundle at ``output``; with ``options.verify`` prove parity before writing.
 
-    ``sentences`` (real inputs, e.g. from the pairs file) join the random inputs of the parity check.
     Nothing is left at ``output`` when any step fails.
     """
+    opts = options if options is not None else ConvertOptions()
     started = time.perf_counter()
     model_path, target = Path(model_file), Path(output)
-    if target.exists() and not force:
-        raise BundleExistsError(f"output {str(target)!r} already exists; pass --force to replace it")
-    bar = _Progress(total=6 + int(fused), enabled=progress)
-    try:
+    check_target(target, opts.force)
+    with Progress(total=6 + int(opts.fused), enabled=opts.progress) as bar:
         loaded = load_training_model(model_path)
         bar.stage(f"loaded {loaded.flavour} model")
         models = build_inference_models(loaded.model)
         check_vocabulary(vocabulary, models)
         bar.stage("split into encoder and decoder step")
-        encoder_onnx, decoder_onnx = to_onnx(models, opset)
-        bar.stage("converted with tf2onnx")
-        greedy_onnx = None
-        if fused:
-            from .fused import build_greedy
-
-            greedy_onnx = build_greedy(encoder_onnx, decoder_onnx, vocabulary, opset)
-            bar.stage("built fused greedy graph")
-        config = BundleConfig(
-            vocabulary=vocabulary,
-            latent_dim=models.spec.latent_dim,
-            opset=opset,
-            fused=fused,
-            provenance={
-                "source_file": model_path.name,
-                "source_sha256": sha256_of(model_path),
-                "source_flavour": loaded.flavour,
-                "source_keras_version": loaded.keras_version,
-                "keras_version": keras.__version__,
-                "tensorflow_version": tf.__version__,
-                "tf2onnx_version": tf2onnx.__version__,
-                "onnx_version": onnx.__version__,
-                "source_layers": list(models.spec.layer_names),
-                "operators": {
-                    name: dict(sorted(op_counts(graph).items()))
-                    for name, graph in (
-                        (names.ENCODER_NAME, encoder_onnx),
-                        (names.DECODER_NAME, decoder_onnx),
-                        (names.GREEDY_NAME, greedy_onnx),
-                    )
-                    if graph is not None
-                },
-            },
-        )
-        with atomic_directory(target, force) as work:
-            onnx.save(encoder_onnx, work / names.ENCODER_NAME)
-            onnx.save(decoder_onnx, work / names.DECODER_NAME)
-            if greedy_onnx is not None:
-                onnx.save(greedy_onnx, work / names.GREEDY_NAME)
+        graphs = _graphs(models, vocabulary, opts, bar)
+        provenance = _provenance(model_path, loaded, models, graphs)
+        config = BundleConfig(vocabulary, models.spec.latent_dim, opts.opset, fused=opts.fused, provenance=provenance)
+        with atomic_directory(target, opts.force) as work:
+            for name, graph in graphs.items():
+                onnx.save(graph, work / name)
             config.save(work)
             bar.stage("wrote bundle files")
-            report = None
-            if verify:
-                report = verify_bundle(work, loaded.model, models, vocabulary, sentences or [], tolerance)
-                if not report.ok:
-                    raise ParityError("ONNX and Keras disagree; nothing was written.\n" + report.format())
-            bar.stage("verified parity" if verify else "skipped parity (--no-verify)")
+            report = _verify(work, loaded.model, models, opts) if opts.verify else None
+            bar.stage("verified parity" if opts.verify else "skipped parity (--no-verify)")
         bar.stage(f"bundle ready at {target}")
-    finally:
-        bar.close()
     return ConvertResult(bundle=target, config=config, report=report, seconds=time.perf_counter() - started)
 
 
-def verify_bundle(
-    bundle: Path,
-    training_model: object,
-    models: InferenceModels,
-    vocabulary: Vocabulary,
-    sentences: list[str],
-    tolerance: float,
-) -> ParityReport:
-    options = make_session_options(1, None)
-    cpu = ["CPUExecutionProvider"]
-    encoder = create_session(bundle / names.ENCODER_NAME, cpu, None, options)
-    decoder = create_session(bundle / names.DECODER_NAME, cpu, None, options)
-    clean = [s for s in sentences if all(c in vocabulary.input_index for c in s)]
-    clean = [s for s in clean if len(s) <= vocabulary.max_encoder_len]
-    report = check_onnx(models, encoder, decoder, vocabulary, clean, tolerance)
-    report.split_max_abs_diff = split_max_abs_diff(training_model, models)
-    if (bundle / names.GREEDY_NAME).exists():
-        from .fused import check_greedy
+def _verify(work: Path, training_model: object, models: InferenceModels, options: ConvertOptions) -> ParityReport:
+    """Parity of the written files; the Keras decodes it compared against are stored as ``reference.json``."""
+    bundle = Bundle.open(work, SessionConfig(threads=1))
+    report = verify_bundle(bundle, training_model, models, options.sentences, options.tolerance)
+    if not report.ok:
+        raise ParityError("ONNX and Keras disagree; nothing was written.\n" + report.format())
+    rows = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in report.reference)
+    text = f'{{\n "made_by": "the Keras example\'s decode_sequence loop",\n "decodes": [\n{rows}\n ]\n}}\n'
+    (work / names.REFERENCE_NAME).write_text(text, encoding="utf-8")
+    return report
 
-        check_greedy(bundle, encoder, decoder, vocabulary, models.spec.latent_dim, clean, report)
+
+def verify_bundle(
+    bundle: Bundle, training_model: object, models: InferenceModels, sentences: tuple[str, ...], tolerance: float
+) -> ParityReport:
+    vocab = bundle.vocabulary
+    clean = [s for s in sentences if all(c in vocab.input_index for c in s) and len(s) <= vocab.max_encoder_len]
+    report = check_onnx(models, bundle, clean, tolerance)
+    report.split_max_abs_diff = split_max_abs_diff(training_model, models)
     return report

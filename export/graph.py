@@ -59,6 +59,3 @@ def check_fused_lstm(model: onnx.ModelProto, what: str) -> None:
             f"Loop={counts['Loop']}, Scan={counts['Scan']}; tf2onnx did not recognise the LSTM (is it a "
             "cuDNN graph or a custom cell?)"
         )
-
-
-__all__ = ["check_fused_lstm", "name_dynamic_axes", "op_counts", "rename_inputs", "rename_outputs"]

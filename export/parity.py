@@ -1,21 +1,27 @@
-"""Parity between Keras and onnxruntime: max absolute differences and token-for-token greedy decodes."""
+"""Parity between Keras and onnxruntime: max absolute differences and token-for-token greedy decodes.
+
+The Keras side of every decode comparison is the example's own loop (:func:`example_decode`), so a bundle
+that passes decodes exactly as ``decode_sequence`` would, including at the length cap.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from s2s_onnx.models.inference import InferenceModels, call_keras, random_one_hot
-from s2s_onnx.models.reference import greedy_decode
+from s2s_onnx.models.reference import example_decode
 from s2s_onnx.runtime import config as names
-from s2s_onnx.runtime.decoding import decode_steps
+from s2s_onnx.runtime.bundle import Bundle
+from s2s_onnx.runtime.decoding import decode_fused, decode_steps
 from s2s_onnx.runtime.vocab import Vocabulary
 
 DEFAULT_TOLERANCE = 1e-4
 SPLIT_TOLERANCE = 1e-5
+SHORT_LIMIT = 3  # a second decode length, short enough that most rows reach it
 
 
 @dataclass
@@ -27,6 +33,7 @@ class ParityReport:
     decodes_compared: int = 0
     decodes_equal: int = 0
     first_mismatch: str = ""
+    reference: list[dict[str, Any]] = field(default_factory=list)  # the Keras decodes compared against
 
     @property
     def worst(self) -> float:
@@ -87,48 +94,60 @@ def _update(report: ParityReport, key: str, a: np.ndarray, b: np.ndarray) -> Non
     report.max_abs_diff[key] = max(report.max_abs_diff.get(key, 0.0), diff)
 
 
+def _compare_tensors(
+    models: InferenceModels, bundle: Bundle, x: np.ndarray, rng: np.random.Generator, report: ParityReport
+) -> None:
+    """Encoder states, then decoder outputs for 1 and 4 random tokens, Keras vs ONNX on the same inputs."""
+    k_h, k_c = call_keras(models.encoder, [x])
+    o_h, o_c = bundle.encoder.run([names.STATE_H, names.STATE_C], {names.ENCODER_INPUT: x})
+    _update(report, "encoder state_h", k_h, o_h)
+    _update(report, "encoder state_c", k_c, o_c)
+    for steps in (1, 4):
+        tokens = random_one_hot(rng, x.shape[0], steps, bundle.vocabulary.num_decoder_tokens)
+        k_p, k_h2, k_c2 = call_keras(models.decoder, [tokens, k_h, k_c])
+        o_p, o_h2, o_c2 = bundle.decoder.run(
+            [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT],
+            {names.DECODER_INPUT: tokens, names.STATE_H: k_h, names.STATE_C: k_c},
+        )
+        _update(report, "probs", k_p, o_p)
+        _update(report, "decoder state_h", k_h2, o_h2)
+        _update(report, "decoder state_c", k_c2, o_c2)
+        report.cases += 1
+
+
 def check_onnx(
     models: InferenceModels,
-    encoder: ort.InferenceSession,
-    decoder: ort.InferenceSession,
-    vocab: Vocabulary,
+    bundle: Bundle,
     sentences: Sequence[str] = (),
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
     decode_sample: int = 32,
 ) -> ParityReport:
-    """Compare ONNX and Keras on random one-hot inputs and real sentences, then greedy decodes."""
+    """Compare ONNX and Keras on random one-hot inputs and real sentences, then decodes against the example's
+    loop (at the default cap and at a short one); the fused graph, if any, against the same decodes."""
     report = ParityReport(tolerance=tolerance)
+    vocab = bundle.vocabulary
     rng = np.random.default_rng(seed)
-    n_in, n_out = vocab.num_encoder_tokens, vocab.num_decoder_tokens
-    inputs: list[np.ndarray] = [
-        random_one_hot(rng, batch, steps, n_in)
-        for batch, steps in ((1, 1), (3, 5), (8, vocab.max_encoder_len), (2, 2 * vocab.max_encoder_len))
-    ]
+    shapes = ((1, 1), (3, 5), (8, vocab.max_encoder_len), (2, 2 * vocab.max_encoder_len))
+    inputs = [random_one_hot(rng, batch, steps, vocab.num_encoder_tokens) for batch, steps in shapes]
     if sentences:
         inputs.append(vocab.encode_sources(list(sentences)[:64]))
     for x in inputs:
-        k_h, k_c = call_keras(models.encoder, [x])
-        o_h, o_c = encoder.run([names.STATE_H, names.STATE_C], {names.ENCODER_INPUT: x})
-        _update(report, "encoder state_h", k_h, o_h)
-        _update(report, "encoder state_c", k_c, o_c)
-        for steps in (1, 4):
-            tokens = random_one_hot(rng, x.shape[0], steps, n_out)
-            k_p, k_h2, k_c2 = call_keras(models.decoder, [tokens, k_h, k_c])
-            o_p, o_h2, o_c2 = decoder.run(
-                [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT],
-                {names.DECODER_INPUT: tokens, names.STATE_H: k_h, names.STATE_C: k_c},
-            )
-            _update(report, "probs", k_p, o_p)
-            _update(report, "decoder state_h", k_h2, o_h2)
-            _update(report, "decoder state_c", k_c2, o_c2)
-            report.cases += 1
+        _compare_tensors(models, bundle, x, rng, report)
     texts = list(sentences)[:decode_sample] or random_texts(rng, vocab, decode_sample)
     x = vocab.encode_sources(texts)
-    reference = greedy_decode(models.encoder, models.decoder, x, vocab)
-    onnx_tokens = decode_steps(encoder, decoder, x, vocab, models.spec.latent_dim, vocab.max_decoder_len)
-    expected = list(zip(reference.token_ids, reference.ended, strict=True))
-    report.record_decodes(texts, expected, onnx_tokens.rows(), vocab, "Keras vs ONNX")
+    for limit in (vocab.max_decoder_len + 1, SHORT_LIMIT):
+        keras_decode = example_decode(models.encoder, models.decoder, x, vocab, limit)
+        expected = list(zip(keras_decode.token_ids, keras_decode.ended, strict=True))
+        report.record_decodes(texts, expected, decode_steps(bundle, x, limit).rows(), vocab, f"Keras vs steps, {limit}")
+        if bundle.greedy is not None:
+            report.record_decodes(
+                texts, expected, decode_fused(bundle, x, limit).rows(), vocab, f"Keras vs fused, {limit}"
+            )
+        report.reference += [
+            {"text": t, "max_length": limit, "token_ids": ids, "ended": ended}
+            for t, (ids, ended) in zip(texts, expected, strict=True)
+        ]
     return report
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError
 
+VOCAB_NAME = "vocabulary.json"  # written beside a trained model by `s2s-onnx train`
+
 
 def read_pairs(path: str | Path, num_samples: int | None = None) -> tuple[list[str], list[str]]:
     """Read the first ``num_samples`` pairs exactly as the Keras example does.

@@ -15,9 +15,10 @@ import numpy as np
 
 from s2s_onnx.runtime.vocab import Vocabulary
 
+from .data import VOCAB_NAME
+
 logger = logging.getLogger(__name__)
 
-VOCAB_NAME = "vocabulary.json"
 SaveFormat = Literal["keras", "h5"]
 
 

@@ -1,9 +1,11 @@
-"""s2s-onnx runtime: greedy decoding of an exported Keras LSTM encoder-decoder on onnxruntime.
+"""s2s-onnx runtime: greedy decoding of an exported Keras encoder-decoder on onnxruntime.
 
 Needs only numpy and onnxruntime; never imports TensorFlow, Keras or tf2onnx.
 """
 
+from .bundle import Bundle, default_model_path
 from .config import FORMAT_VERSION, BundleConfig
+from .decoding import BatchTokens
 from .errors import (
     BundleExistsError,
     BundleFormatError,
@@ -21,16 +23,21 @@ from .errors import (
     UnknownCharacterError,
     VocabularyMismatchError,
 )
-from .model import DecodeResult, Seq2SeqModel, default_model_path
+from .model import DecodeResult, Seq2SeqModel
+from .options import DecodeOptions
+from .sessions import SessionConfig
 from .vocab import Vocabulary
 
 __all__ = [
     "FORMAT_VERSION",
+    "BatchTokens",
+    "Bundle",
     "BundleConfig",
     "BundleExistsError",
     "BundleFormatError",
     "ConversionError",
     "DataFormatError",
+    "DecodeOptions",
     "DecodeResult",
     "InputTooLongError",
     "MissingExtraError",
@@ -42,6 +49,7 @@ __all__ = [
     "ProviderNotAvailableError",
     "S2SError",
     "Seq2SeqModel",
+    "SessionConfig",
     "UnknownCharacterError",
     "Vocabulary",
     "VocabularyMismatchError",

@@ -18,6 +18,7 @@ CONFIG_NAME = "config.json"
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
 GREEDY_NAME = "greedy.onnx"
+REFERENCE_NAME = "reference.json"  # Keras decodes the bundle was verified against
 
 # Stable tensor names of the exported graphs.
 ENCODER_INPUT = "encoder_inputs"

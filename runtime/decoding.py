@@ -1,7 +1,8 @@
-"""Greedy decoding loops over onnxruntime sessions: step by step (I/O-bound buffers) and fused.
+"""Greedy decoding loops over a :class:`Bundle`: step by step (I/O-bound buffers) and fused.
 
-The step-by-step loop is the Keras example's greedy rule: feed the start character, take the argmax,
-feed it back, stop at the end character or ``max_length``. All buffers are allocated once per batch;
+The step loop is the Keras example's greedy rule: feed the start token, take the argmax, feed it back,
+stop at the end token or after ``max_length`` tokens. :func:`greedy_steps` is the one place that rule lives;
+``decode_steps`` and ``Seq2SeqModel.stream`` both consume it. All buffers are allocated once per batch;
 the LSTM state ping-pongs between two pairs of ``OrtValue``s through two pre-built I/O bindings, so a
 step is one ``run_with_iobinding`` plus a few vectorised numpy operations. On CUDA the state stays on
 the device and only the probabilities come back to the host.
@@ -9,13 +10,15 @@ the device and only the probabilities come back to the host.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
 
 from . import config as names
-from .vocab import Vocabulary
+from .bundle import Bundle
+from .errors import BundleFormatError
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,19 @@ class BatchTokens:
 
     ids: np.ndarray  # (batch, steps) int64
     probs: np.ndarray  # (batch, steps) float32: probability of each chosen token
-    lengths: np.ndarray  # (batch,) int64: tokens before the end character
-    ended: np.ndarray  # (batch,) bool: True where the end character was emitted
+    lengths: np.ndarray  # (batch,) int64: tokens before the end token (all steps if it never came)
+    ended: np.ndarray  # (batch,) bool: True where the end token was emitted
+
+    @classmethod
+    def from_steps(cls, ids: np.ndarray, probs: np.ndarray, end_id: int) -> BatchTokens:
+        """Lengths and end flags from the chosen ids: a row ends at its first end token."""
+        is_end = ids == end_id
+        ended = is_end.any(axis=1)
+        lengths = np.where(ended, is_end.argmax(axis=1), ids.shape[1]).astype(np.int64)
+        return cls(ids, probs, lengths, ended)
 
     def rows(self) -> list[tuple[list[int], bool]]:
-        """Per row: its token ids (without the end character) and whether it ended."""
+        """Per row: its token ids (without the end token) and whether it ended."""
         lengths, ended = self.lengths.tolist(), self.ended.tolist()
         return [(self.ids[row, : lengths[row]].tolist(), ended[row]) for row in range(len(lengths))]
 
@@ -45,17 +56,11 @@ def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
 class StepRun:
     """Buffers and I/O bindings for one batch of step-by-step decoding."""
 
-    def __init__(
-        self,
-        encoder: ort.InferenceSession,
-        decoder: ort.InferenceSession,
-        encoder_input: np.ndarray,
-        vocab: Vocabulary,
-        latent_dim: int,
-    ) -> None:
+    def __init__(self, bundle: Bundle, encoder_input: np.ndarray) -> None:
+        vocab = bundle.vocabulary
         batch = encoder_input.shape[0]
-        device, device_id = _device_of(decoder)
-        self.decoder = decoder
+        device, device_id = _device_of(bundle.decoder)
+        self.decoder = bundle.decoder
         self.rows = np.arange(batch)
         # Host-side buffers, reused every step.
         self.token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
@@ -66,22 +71,20 @@ class StepRun:
         token_value = ort.OrtValue.ortvalue_from_numpy(self.token)
         probs_value = ort.OrtValue.ortvalue_from_numpy(self.probs)
         # Two state pairs on the decoder's device: A feeds B, then B feeds A.
-        states = [
-            ort.OrtValue.ortvalue_from_shape_and_type((batch, latent_dim), np.float32, device, device_id)
-            for _ in range(4)
-        ]
+        shape = (batch, bundle.latent_dim)
+        states = [ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, device_id) for _ in range(4)]
         h_a, c_a, h_b, c_b = states
         self._states = states  # keep the OrtValues alive with the bindings
 
-        enc_binding = encoder.io_binding()
+        enc_binding = bundle.encoder.io_binding()
         enc_binding.bind_cpu_input(names.ENCODER_INPUT, np.ascontiguousarray(encoder_input, dtype=np.float32))
         enc_binding.bind_ortvalue_output(names.STATE_H, h_a)
         enc_binding.bind_ortvalue_output(names.STATE_C, c_a)
-        encoder.run_with_iobinding(enc_binding)
+        bundle.encoder.run_with_iobinding(enc_binding)
 
         self.bindings = []
         for (h_in, c_in), (h_out, c_out) in (((h_a, c_a), (h_b, c_b)), ((h_b, c_b), (h_a, c_a))):
-            binding = decoder.io_binding()
+            binding = self.decoder.io_binding()
             binding.bind_ortvalue_input(names.DECODER_INPUT, token_value)
             binding.bind_ortvalue_input(names.STATE_H, h_in)
             binding.bind_ortvalue_input(names.STATE_C, c_in)
@@ -104,54 +107,50 @@ class StepRun:
         self.previous = next_ids
 
 
-def decode_steps(
-    encoder: ort.InferenceSession,
-    decoder: ort.InferenceSession,
-    encoder_input: np.ndarray,
-    vocab: Vocabulary,
-    latent_dim: int,
-    max_length: int,
-    stop_at_end: bool = True,
-) -> BatchTokens:
-    """Greedy-decode one batch with one decoder ``run`` per step; stops when every row has ended
-    (``stop_at_end=False`` runs exactly ``max_length`` steps, for benchmarks)."""
-    run = StepRun(encoder, decoder, encoder_input, vocab, latent_dim)
-    batch = encoder_input.shape[0]
-    end_id = vocab.end_id
-    ids = np.zeros((batch, max_length), dtype=np.int64)
-    chosen = np.zeros((batch, max_length), dtype=np.float32)
-    lengths = np.full(batch, max_length, dtype=np.int64)
-    ended = np.zeros(batch, dtype=bool)
-    rows = run.rows
-    for step in range(max_length):
+def greedy_steps(
+    bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(chosen ids, their probabilities)`` per step, each ``(batch,)``.
+
+    Stops after ``max_length`` steps, or (``stop_at_end``) once every row has emitted the end token.
+    """
+    run = StepRun(bundle, encoder_input)
+    end_id = bundle.vocabulary.end_id
+    ended = np.zeros(encoder_input.shape[0], dtype=bool)
+    for _ in range(max_length):
         probs = run.step()
         next_ids = probs.argmax(axis=1)
-        ids[:, step] = next_ids
-        chosen[:, step] = probs[rows, next_ids]
-        newly = next_ids == end_id
-        if newly.any():
-            newly &= ~ended
-            lengths[newly] = step
-            ended |= newly
-            if stop_at_end and ended.all():
-                return BatchTokens(ids[:, : step + 1], chosen[:, : step + 1], lengths, ended)
+        yield next_ids, probs[run.rows, next_ids]
+        ended |= next_ids == end_id
+        if stop_at_end and ended.all():
+            return
         run.feed(next_ids)
-    return BatchTokens(ids, chosen, lengths, ended)
 
 
-def decode_fused(
-    greedy: ort.InferenceSession,
-    encoder_input: np.ndarray,
-    max_length: int,
-    stop_at_end: bool = True,
-) -> BatchTokens:
+def decode_steps(bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True) -> BatchTokens:
+    """Greedy-decode one batch with one decoder ``run`` per step (``stop_at_end=False``: exactly ``max_length``
+    steps, for benchmarks)."""
+    batch = encoder_input.shape[0]
+    ids = np.zeros((batch, max_length), dtype=np.int64)
+    chosen = np.zeros((batch, max_length), dtype=np.float32)
+    steps = 0
+    for steps, (next_ids, probs) in enumerate(greedy_steps(bundle, encoder_input, max_length, stop_at_end), 1):
+        ids[:, steps - 1] = next_ids
+        chosen[:, steps - 1] = probs
+    return BatchTokens.from_steps(ids[:, :steps], chosen[:, :steps], bundle.vocabulary.end_id)
+
+
+def decode_fused(bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True) -> BatchTokens:
     """Greedy-decode one batch with a single ``run`` of the fused ``greedy.onnx`` graph."""
+    if bundle.greedy is None:
+        raise BundleFormatError(f"{bundle.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
     feeds = {
         names.ENCODER_INPUT: np.ascontiguousarray(encoder_input, dtype=np.float32),
         names.GREEDY_MAX_LENGTH: np.array(max_length, dtype=np.int64),
         names.GREEDY_STOP_AT_END: np.array(stop_at_end),
     }
-    ids, probs, lengths = greedy.run([names.GREEDY_TOKENS, names.GREEDY_PROBS, names.GREEDY_LENGTHS], feeds)
-    lengths = lengths.astype(np.int64, copy=False)
-    # The graph's length is the index of the first end character, or the number of steps if none came.
+    outputs = [names.GREEDY_TOKENS, names.GREEDY_PROBS, names.GREEDY_LENGTHS]
+    ids, probs, lengths = bundle.greedy.run(outputs, feeds)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    # The graph's length is the index of the first end token, or the number of steps if none came.
     return BatchTokens(ids, probs, lengths, lengths < ids.shape[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
@@ -11,9 +10,7 @@ from typing import Any
 import onnxruntime as ort
 
 from . import config as names
-from .config import BundleConfig
-from .errors import ModelFileNotFoundError
-from .model import default_model_path
+from .bundle import Bundle
 
 
 def op_counts(model: Any) -> Counter[str]:
@@ -31,8 +28,8 @@ def op_counts(model: Any) -> Counter[str]:
     return counts
 
 
-def _op_counts(path: Path) -> Counter[str]:
-    """Operator counts from the graph when the ``onnx`` package is installed (else the exporter's record)."""
+def file_op_counts(path: Path) -> Counter[str]:
+    """Operator counts read from the file when the ``onnx`` package is installed (else empty)."""
     try:
         import onnx
     except ImportError:
@@ -44,42 +41,39 @@ def _shape(arg: ort.NodeArg) -> str:
     return "[" + ", ".join(str(d) if d is not None else "?" for d in arg.shape) + "]"
 
 
-def describe(bundle: Path) -> str:
-    config = BundleConfig.load(bundle)
-    vocab = config.vocabulary
-    lines = [
-        f"bundle {bundle}",
+def _header(bundle: Bundle) -> list[str]:
+    config, vocab = bundle.config, bundle.vocabulary
+    return [
+        f"bundle {bundle.path}",
         f"  format version {config.format_version}, opset {config.opset}, latent {config.latent_dim}",
-    ]
-    lines.append(
         f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output characters; "
         f"max encoder length {vocab.max_encoder_len}, max decoder length {vocab.max_decoder_len}; "
-        f"start {vocab.start_char!r}, end {vocab.end_char!r}, pad {vocab.pad_char!r}"
-    )
-    files = [names.ENCODER_NAME, names.DECODER_NAME] + ([names.GREEDY_NAME] if config.fused else [])
-    for name in files:
-        path = bundle / name
-        if not path.is_file():
-            raise ModelFileNotFoundError(f"{path} is missing; re-run 's2s-onnx convert'")
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        lines.append(f"{name} ({path.stat().st_size / 1024:.0f} KiB)")
-        for arg in session.get_inputs():
-            lines.append(f"  in   {arg.name:<16} {arg.type:<16} {_shape(arg)}")
-        for arg in session.get_outputs():
-            lines.append(f"  out  {arg.name:<16} {arg.type:<16} {_shape(arg)}")
-        counts = _op_counts(path) or Counter(config.provenance.get("operators", {}).get(name, {}))
-        if counts:
-            lines.append("  ops  " + ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())))
-    if config.provenance:
+        f"start {vocab.start_char!r}, end {vocab.end_char!r}, pad {vocab.pad_char!r}",
+    ]
+
+
+def _graph_lines(bundle: Bundle, name: str, session: ort.InferenceSession) -> list[str]:
+    path = bundle.path / name
+    lines = [f"{name} ({path.stat().st_size / 1024:.0f} KiB)"]
+    lines += [f"  in   {a.name:<16} {a.type:<16} {_shape(a)}" for a in session.get_inputs()]
+    lines += [f"  out  {a.name:<16} {a.type:<16} {_shape(a)}" for a in session.get_outputs()]
+    recorded = bundle.config.provenance.get("operators", {}).get(name, {})
+    counts = file_op_counts(path) or Counter(recorded)
+    if counts:
+        lines.append("  ops  " + ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())))
+    return lines
+
+
+def describe(bundle: Bundle) -> str:
+    """A bundle's config, graphs (inputs, outputs, operators) and provenance as text."""
+    lines = _header(bundle)
+    for name, session in bundle.sessions().items():
+        lines += _graph_lines(bundle, name, session)
+    provenance = bundle.config.provenance
+    if provenance:
         lines.append("provenance")
-        for key, value in config.provenance.items():
-            if key == "operators":
-                continue
-            lines.append(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
-    lines.append(f"see the graph: pip install netron && netron {bundle / names.DECODER_NAME}")
+        for key, value in provenance.items():
+            if key != "operators":
+                lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}")
+    lines.append(f"see the graph: pip install netron && netron {bundle.path / names.DECODER_NAME}")
     return "\n".join(lines)
-
-
-def inspect_command(args: argparse.Namespace) -> int:
-    print(describe(args.bundle if args.bundle is not None else default_model_path()))
-    return 0

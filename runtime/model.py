@@ -1,32 +1,27 @@
-"""``Seq2SeqModel``: load an exported bundle and translate with onnxruntime."""
+"""``Seq2SeqModel``: translate with an exported bundle on onnxruntime."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
-import numpy as np
 import onnxruntime as ort
 
 from . import config as names
+from .bundle import Bundle
 from .config import BundleConfig
-from .decoding import BatchTokens, StepRun, decode_fused, decode_steps
+from .decoding import BatchTokens, decode_fused, decode_steps, greedy_steps
 from .errors import BundleFormatError
-from .sessions import create_session, make_session_options, resolve_providers
-from .vocab import UnknownPolicy, Vocabulary
+from .options import DecodeOptions
+from .sessions import Device, SessionConfig
+from .vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
 
-Strategy = Literal["auto", "fused", "steps"]
 StopReason = Literal["end", "max_length"]
-
-
-def default_model_path() -> Path:
-    """The built-in dates bundle shipped inside the package."""
-    return Path(__file__).resolve().parent / "assets" / "dates"
 
 
 @dataclass(frozen=True)
@@ -48,198 +43,126 @@ class DecodeResult:
 
 
 class Seq2SeqModel:
-    """An exported encoder-decoder bundle on onnxruntime. Thread-safe: share one instance."""
+    """A loaded bundle plus default decode options. Thread-safe: share one instance."""
 
-    def __init__(
-        self,
-        config: BundleConfig,
-        encoder: ort.InferenceSession,
-        decoder: ort.InferenceSession,
-        greedy: ort.InferenceSession | None,
-        path: Path,
-    ) -> None:
-        self.config = config
-        self.vocabulary: Vocabulary = config.vocabulary
-        self.path = path
-        self._encoder = encoder
-        self._decoder = decoder
-        self._greedy = greedy
-        _check_widths(config, encoder, decoder)
+    def __init__(self, bundle: Bundle, options: DecodeOptions | None = None) -> None:
+        self.bundle = bundle
+        self.options = options if options is not None else DecodeOptions()
 
     @classmethod
     def load(
         cls,
         path: str | Path | None = None,
         *,
-        device: str = "cpu",
+        device: Device = "cpu",
         providers: Sequence[str] | None = None,
-        provider_options: Sequence[dict[str, Any]] | None = None,
+        provider_options: Sequence[Mapping[str, Any]] | None = None,
         sess_options: ort.SessionOptions | None = None,
         threads: int | None = None,
-        use_fused: bool = True,
+        options: DecodeOptions | None = None,
     ) -> Seq2SeqModel:
         """Load a bundle directory (default: the built-in dates model).
 
         ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``; ``providers``/``provider_options``/``sess_options``
-        are passed to onnxruntime as they are; ``threads`` sets intra-op threads. ``use_fused=False``
-        ignores ``greedy.onnx`` and decodes step by step.
+        are passed to onnxruntime as they are; ``threads`` sets intra-op threads (see :class:`SessionConfig`).
+        ``options`` are the default :class:`DecodeOptions` of every call.
         """
-        bundle = Path(path) if path is not None else default_model_path()
-        config = BundleConfig.load(bundle)
-        chosen = resolve_providers(device, providers)
-        options = make_session_options(threads, sess_options)
-        encoder = create_session(bundle / names.ENCODER_NAME, chosen, provider_options, options)
-        decoder = create_session(bundle / names.DECODER_NAME, chosen, provider_options, options)
-        greedy = None
-        if use_fused and config.fused:
-            greedy = create_session(bundle / names.GREEDY_NAME, chosen, provider_options, options)
-        logger.info("loaded %s on %s (fused: %s)", bundle, ", ".join(encoder.get_providers()), bool(greedy))
-        return cls(config, encoder, decoder, greedy, bundle)
+        sessions = SessionConfig(device, providers, provider_options, sess_options, threads)
+        return cls(Bundle.open(path, sessions), options)
+
+    @property
+    def config(self) -> BundleConfig:
+        return self.bundle.config
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.bundle.vocabulary
+
+    @property
+    def path(self) -> Path:
+        return self.bundle.path
 
     @property
     def providers(self) -> list[str]:
-        return list(self._decoder.get_providers())
+        return self.bundle.providers
 
     @property
     def fused(self) -> bool:
-        return self._greedy is not None
-
-    @property
-    def sessions(self) -> tuple[ort.InferenceSession, ort.InferenceSession, ort.InferenceSession | None]:
-        """The (encoder, decoder, greedy) onnxruntime sessions, for benchmarks and custom loops."""
-        return self._encoder, self._decoder, self._greedy
+        """Whether the default options decode with the fused graph."""
+        return self._use_fused(self.options)
 
     # -- public API -----------------------------------------------------------------------------------
     @overload
-    def translate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        self,
-        texts: str,
-        *,
-        batch_size: int = ...,
-        max_length: int | None = ...,
-        unknown: UnknownPolicy = ...,
-        truncate: bool = ...,
-        strategy: Strategy = ...,
-    ) -> str: ...
+    def translate(self, texts: str, options: DecodeOptions | None = ..., **overrides: Any) -> str: ...
     @overload
+    def translate(self, texts: Sequence[str], options: DecodeOptions | None = ..., **overrides: Any) -> list[str]: ...
     def translate(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int = ...,
-        max_length: int | None = ...,
-        unknown: UnknownPolicy = ...,
-        truncate: bool = ...,
-        strategy: Strategy = ...,
-    ) -> list[str]: ...
-    def translate(self, texts: str | Sequence[str], **options: Any) -> str | list[str]:
+        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
+    ) -> str | list[str]:
         """Translate one text (returns a str) or a list of texts (returns a list). Options as :meth:`decode`."""
-        results = self.decode(texts, **options)
+        results = self.decode(texts, options, **overrides)
         if isinstance(results, DecodeResult):
             return results.text
         return [r.text for r in results]
 
     @overload
-    def decode(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        self,
-        texts: str,
-        *,
-        batch_size: int = ...,
-        max_length: int | None = ...,
-        unknown: UnknownPolicy = ...,
-        truncate: bool = ...,
-        strategy: Strategy = ...,
-    ) -> DecodeResult: ...
+    def decode(self, texts: str, options: DecodeOptions | None = ..., **overrides: Any) -> DecodeResult: ...
     @overload
     def decode(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int = ...,
-        max_length: int | None = ...,
-        unknown: UnknownPolicy = ...,
-        truncate: bool = ...,
-        strategy: Strategy = ...,
+        self, texts: Sequence[str], options: DecodeOptions | None = ..., **overrides: Any
     ) -> list[DecodeResult]: ...
     def decode(
-        self,
-        texts: str | Sequence[str],
-        *,
-        batch_size: int = 32,
-        max_length: int | None = None,
-        unknown: UnknownPolicy = "error",
-        truncate: bool = False,
-        strategy: Strategy = "auto",
+        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
     ) -> DecodeResult | list[DecodeResult]:
-        """Greedy-decode texts in batches of ``batch_size``; results in input order.
+        """Greedy-decode one text or a list of texts in batches; results in input order.
 
-        ``max_length`` caps the generated characters (default: the config's maximum decoder length).
-        ``unknown`` handles characters outside the vocabulary (``"error"``, ``"skip"``, ``"replace"``);
-        ``truncate`` cuts inputs longer than the encoder maximum instead of raising.
-        ``strategy`` picks the fused graph (``"fused"``), the step loop (``"steps"``) or the best (``"auto"``).
+        ``options`` (default: the model's) with keyword ``overrides`` of its fields, e.g.
+        ``decode(texts, max_length=20, strategy="steps")``; see :class:`DecodeOptions`.
         """
+        opts = (options if options is not None else self.options).replace(**overrides)
         single = isinstance(texts, str)
-        items: list[str] = [texts] if isinstance(texts, str) else list(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        limit = self._max_length(max_length)
-        greedy = self._greedy if self._use_fused(strategy) else None
-        clean = [self.vocabulary.clean(t, unknown=unknown, truncate=truncate) for t in items]
+        items = _as_texts(texts)
+        limit = self.max_length(opts)
+        fused = self._use_fused(opts)
+        vocab = self.vocabulary
+        clean = [vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate) for t in items]
         results: list[DecodeResult] = []
-        for start in range(0, len(clean), batch_size):
-            chunk = clean[start : start + batch_size]
-            x = self.vocabulary.encode_sources(chunk)
-            if greedy is not None:
-                tokens = decode_fused(greedy, x, limit)
-            else:
-                tokens = decode_steps(self._encoder, self._decoder, x, self.vocabulary, self.config.latent_dim, limit)
+        for start in range(0, len(clean), opts.batch_size):
+            x = vocab.encode_sources(clean[start : start + opts.batch_size])
+            tokens = decode_fused(self.bundle, x, limit) if fused else decode_steps(self.bundle, x, limit)
             results.extend(self._results(tokens))
         return results[0] if single else results
 
-    def stream(
-        self,
-        text: str,
-        *,
-        max_length: int | None = None,
-        unknown: UnknownPolicy = "error",
-        truncate: bool = False,
-    ) -> Iterator[str]:
-        """Yield the characters of one translation as they are decoded (step by step)."""
-        clean = self.vocabulary.clean(text, unknown=unknown, truncate=truncate)
-        limit = self._max_length(max_length)
-        return self._stream(self.vocabulary.encode_sources([clean]), limit)
+    def stream(self, text: str, options: DecodeOptions | None = None, **overrides: Any) -> Iterator[str]:
+        """Yield the characters of one translation as they are decoded (always step by step)."""
+        opts = (options if options is not None else self.options).replace(**overrides)
+        if not isinstance(text, str):
+            raise TypeError(f"stream takes one text (str), not {type(text).__name__}")
+        vocab = self.vocabulary
+        x = vocab.encode_sources([vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate)])
+        return self._stream(x, self.max_length(opts))
+
+    def max_length(self, options: DecodeOptions | None = None) -> int:
+        """Most tokens a decode with ``options`` generates: the Keras example's ``max_decoder_seq_length + 1``
+        unless ``options.max_length`` says otherwise."""
+        opts = options if options is not None else self.options
+        return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
-    def _stream(self, x: np.ndarray, limit: int) -> Iterator[str]:
-        run = StepRun(self._encoder, self._decoder, x, self.vocabulary, self.config.latent_dim)
-        chars = self.vocabulary.target_chars
-        end_id = self.vocabulary.end_id
-        for _ in range(limit):
-            next_ids = run.step().argmax(axis=1)
+    def _stream(self, x: Any, limit: int) -> Iterator[str]:
+        chars, end_id = self.vocabulary.target_chars, self.vocabulary.end_id
+        for next_ids, _ in greedy_steps(self.bundle, x, limit):
             token = int(next_ids[0])
             if token == end_id:
                 return
             yield chars[token]
-            run.feed(next_ids)
 
-    def _max_length(self, max_length: int | None) -> int:
-        limit = self.vocabulary.max_decoder_len if max_length is None else max_length
-        if limit < 1:
-            raise ValueError(f"max_length must be at least 1, not {limit}")
-        return limit
-
-    def _use_fused(self, strategy: Strategy) -> bool:
-        if strategy == "steps":
-            return False
-        if strategy == "fused":
-            if self._greedy is None:
-                raise BundleFormatError(
-                    f"{self.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'"
-                )
-            return True
-        if strategy != "auto":
-            raise ValueError(f"strategy must be 'auto', 'fused' or 'steps', not {strategy!r}")
-        return self._greedy is not None
+    def _use_fused(self, options: DecodeOptions) -> bool:
+        if options.strategy == "fused" and self.bundle.greedy is None:
+            raise BundleFormatError(
+                f"{self.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'"
+            )
+        return options.strategy != "steps" and self.bundle.greedy is not None
 
     def _results(self, tokens: BatchTokens) -> list[DecodeResult]:
         decode = self.vocabulary.decode_ids
@@ -254,18 +177,13 @@ class Seq2SeqModel:
         ]
 
 
-def _check_widths(config: BundleConfig, encoder: ort.InferenceSession, decoder: ort.InferenceSession) -> None:
-    """The vocabulary must match the graphs' one-hot widths."""
-    vocab = config.vocabulary
-    enc_width = encoder.get_inputs()[0].shape[-1]
-    dec_width = decoder.get_inputs()[0].shape[-1]
-    if isinstance(enc_width, int) and enc_width != vocab.num_encoder_tokens:
-        raise BundleFormatError(
-            f"config.json has {vocab.num_encoder_tokens} input characters but encoder.onnx takes {enc_width}; "
-            "the bundle's files do not belong together - re-export it"
-        )
-    if isinstance(dec_width, int) and dec_width != vocab.num_decoder_tokens:
-        raise BundleFormatError(
-            f"config.json has {vocab.num_decoder_tokens} target characters but decoder.onnx takes {dec_width}; "
-            "the bundle's files do not belong together - re-export it"
-        )
+def _as_texts(texts: object) -> list[str]:
+    """One text or a sequence of texts as a list; anything else is a ``TypeError`` naming what was given."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] must be a str, not {type(text).__name__}")
+    return list(texts)

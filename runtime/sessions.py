@@ -1,9 +1,10 @@
-"""onnxruntime session creation that mirrors onnxruntime's own arguments."""
+"""onnxruntime session creation from one typed value that mirrors ``InferenceSession``'s own arguments."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,56 +15,89 @@ from .errors import BundleFormatError, ModelFileNotFoundError, ProviderNotAvaila
 logger = logging.getLogger(__name__)
 
 Device = Literal["cpu", "cuda", "auto"]
+DEVICES = ("cpu", "cuda", "auto")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-def resolve_providers(device: str = "cpu", providers: Sequence[str] | None = None) -> list[str]:
-    """Turn ``device`` or an explicit provider list into a checked provider list."""
-    available = ort.get_available_providers()
-    if providers is not None:
-        requested = list(providers)
-    elif device == "cpu":
-        requested = [CPU]
-    elif device == "cuda":
-        requested = [CUDA, CPU]
-    elif device == "auto":
-        requested = [CUDA, CPU] if CUDA in available else [CPU]
-    else:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
-    missing = [p for p in requested if p not in available]
-    if missing:
-        hint = " (install the 'gpu' extra: pip install 's2s-onnx[gpu]')" if CUDA in missing else ""
-        raise ProviderNotAvailableError(
-            f"execution provider {', '.join(missing)} is not available; available: {', '.join(available)}{hint}"
-        )
-    return requested
+@dataclass(frozen=True)
+class SessionConfig:
+    """How every session of a bundle is created.
+
+    ``device`` picks providers (``"cpu"``, ``"cuda"``, or ``"auto"``: CUDA when available); ``providers``,
+    ``provider_options`` and ``sess_options`` are passed to onnxruntime as they are and win over ``device``.
+    ``threads`` sets intra-op threads and ``spinning`` whether idle pool threads spin; both apply only when
+    no ``sess_options`` is given (set them on your own ``SessionOptions`` otherwise; it is never modified).
+    """
+
+    device: Device = "cpu"
+    providers: Sequence[str] | None = None
+    provider_options: Sequence[Mapping[str, Any]] | None = None
+    sess_options: ort.SessionOptions | None = None
+    threads: int | None = None
+    spinning: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {self.device!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)):
+            raise TypeError(f"threads must be an int, not {type(self.threads).__name__}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, not {self.threads}")
+        if self.sess_options is not None and (self.threads is not None or self.spinning is not None):
+            raise ValueError(
+                "pass either sess_options or threads/spinning, not both: set intra_op_num_threads on your "
+                "SessionOptions instead"
+            )
+        if isinstance(self.providers, str):
+            raise TypeError("providers must be a list of provider names, not a str")
+
+    def resolve_providers(self) -> list[str]:
+        """The checked provider list: every requested provider must be available."""
+        available = ort.get_available_providers()
+        if self.providers is not None:
+            requested = list(self.providers)
+        elif self.device == "cpu":
+            requested = [CPU]
+        elif self.device == "cuda":
+            requested = [CUDA, CPU]
+        else:
+            requested = [CUDA, CPU] if CUDA in available else [CPU]
+        missing = [p for p in requested if p not in available]
+        if missing:
+            hint = " (install the 'gpu' extra: pip install 's2s-onnx[gpu]')" if CUDA in missing else ""
+            raise ProviderNotAvailableError(
+                f"execution provider {', '.join(missing)} is not available; available: {', '.join(available)}{hint}"
+            )
+        return requested
+
+    def session_options(self) -> ort.SessionOptions:
+        """The caller's ``SessionOptions`` untouched, or new ones with ``threads``/``spinning`` applied."""
+        if self.sess_options is not None:
+            return self.sess_options
+        options = ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        if self.spinning is not None:
+            value = "1" if self.spinning else "0"
+            options.add_session_config_entry("session.intra_op.allow_spinning", value)
+            options.add_session_config_entry("session.inter_op.allow_spinning", value)
+        return options
 
 
-def make_session_options(threads: int | None, sess_options: ort.SessionOptions | None) -> ort.SessionOptions:
-    options = sess_options if sess_options is not None else ort.SessionOptions()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, not {threads}")
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return options
-
-
-def create_session(
-    path: Path,
-    providers: list[str],
-    provider_options: Sequence[dict[str, Any]] | None,
-    sess_options: ort.SessionOptions,
-) -> ort.InferenceSession:
+def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
+    """One onnxruntime session for ``path``; warns when a requested CUDA provider fell back to CPU."""
+    providers = config.resolve_providers()
     if not path.is_file():
         raise ModelFileNotFoundError(f"{path} is missing from the bundle; re-run 's2s-onnx convert'")
+    options = config.provider_options
     try:
         session = ort.InferenceSession(
             str(path),
-            sess_options=sess_options,
+            sess_options=config.session_options(),
             providers=providers,
-            provider_options=list(provider_options) if provider_options is not None else None,
+            provider_options=[dict(o) for o in options] if options is not None else None,
         )
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph: plain Exceptions
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny real Keras models, trained for seconds, converted once per session."""
+"""Shared fixtures: tiny real Keras models, trained for seconds, converted once per session.
+
+Every fixture imports TensorFlow lazily, so the TensorFlow-free tier (``pytest -m "not keras"``) never loads it;
+a test that uses one of them belongs to the Keras tier and is marked ``keras`` automatically.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,15 @@ def make_word_pairs(count: int, seed: int = 0) -> list[tuple[str, str]]:
         word = "".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 9)))
         pairs.append((word, word[::-1].upper()))
     return pairs
+
+
+KERAS_FIXTURES = {"trained", "keras_file", "vocab", "bundle", "inference", "legacy_file", "scratch", "undertrained"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if KERAS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.keras)
 
 
 @pytest.fixture(scope="session")
@@ -73,10 +86,10 @@ def sources(pairs_file: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def bundle(keras_file: Path, vocab, workdir: Path, sources: list[str]) -> Path:
     """A fused bundle converted (and verified) from the .keras model."""
-    from s2s_onnx.export import convert
+    from s2s_onnx.export.convert import ConvertOptions, convert
 
     out = workdir / "bundle"
-    convert(keras_file, out, vocab, fused=True, sentences=sources[:64])
+    convert(keras_file, out, vocab, ConvertOptions(fused=True, sentences=tuple(sources[:64])))
     return out
 
 

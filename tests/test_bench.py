@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from s2s_onnx.runtime.cli import main
+
+pytestmark = pytest.mark.keras
 
 
 def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys) -> None:

@@ -1,7 +1,9 @@
-"""The ``s2s-onnx`` command line: translate, inspect, train, help/version, and the missing-extra hint."""
+"""The ``s2s-onnx`` command line: help/version, translate and inspect on the built-in bundle (no TensorFlow),
+train (Keras tier), and the missing-extra hint."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from s2s_onnx.runtime.cli import main
+from s2s_onnx.models import dates
+from s2s_onnx.runtime import Seq2SeqModel
+from s2s_onnx.runtime.cli import COMMAND_MODULES, main
+
+SAMPLES = list(dates.SAMPLE_INPUTS[:3])
 
 
 def test_version_and_help(capsys) -> None:
@@ -21,35 +27,53 @@ def test_version_and_help(capsys) -> None:
     out = capsys.readouterr().out
     for command in ("translate", "inspect", "train", "convert", "bench", "demo"):
         assert command in out
+    assert len(COMMAND_MODULES) == 4
 
 
-def test_translate_arguments_stdin_and_json(bundle: Path, capsys, monkeypatch, sources) -> None:
-    from s2s_onnx.runtime import Seq2SeqModel
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "s2s_onnx", "translate", "14 Jul 1989"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "1989-07-14", done.stderr
 
-    expected = Seq2SeqModel.load(bundle).translate(sources[:3])
-    assert main(["translate", "--model", str(bundle), *sources[:3]]) == 0
-    assert capsys.readouterr().out.splitlines() == expected
-    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("\n".join(sources[:3]) + "\n"))
-    assert main(["translate", "--model", str(bundle), "--json", "--batch-size", "2", "--steps"]) == 0
+
+def test_translate_arguments_stdin_and_json(capsys, monkeypatch) -> None:
+    expected = Seq2SeqModel.load().translate(SAMPLES)
+    assert main(["translate", *SAMPLES]) == 0
+    assert capsys.readouterr().out.splitlines() == expected == ["2021-03-03"] * 3
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(SAMPLES) + "\n"))
+    assert main(["translate", "--json", "--batch-size", "2", "--steps"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == expected
-    assert [r["input"] for r in rows] == sources[:3]
+    assert [r["input"] for r in rows] == SAMPLES
     assert all(len(r["token_ids"]) == len(r["probabilities"]) == len(r["text"]) for r in rows)
-    assert {r["stop_reason"] for r in rows} <= {"end", "max_length"}
+    assert {r["stop_reason"] for r in rows} == {"end"}
+    assert main(["translate", "--max-length", "4", "3 March 2021"]) == 0
+    assert capsys.readouterr().out.strip() == "2021"
 
 
-def test_translate_bad_input_is_one_line_exit_2(bundle: Path, capsys) -> None:
-    assert main(["translate", "--model", str(bundle), "ab#"]) == 2
+def test_translate_bad_input_is_one_line_exit_2(capsys) -> None:
+    import onnxruntime as ort
+
+    assert main(["translate", "ab#"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'#'" in err[0] and "--unknown" in err[0]
-    assert main(["translate", "--model", str(bundle), "--unknown", "skip", "ab#"]) == 0
-    assert main(["translate", "--model", str(bundle) + "-missing", "ab"]) == 2
+    assert main(["translate", "--unknown", "skip", "3 March# 2021"]) == 0
+    assert capsys.readouterr().out.strip() == "2021-03-03"
+    assert main(["translate", "--model", "/nonexistent-bundle", "ab"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["translate", "--model", str(bundle), "--device", "cuda", "ab"]) in (0, 2)
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert main(["translate", "--device", "cuda", "3 March 2021"]) == (0 if cuda else 2)
+    if not cuda:
+        assert "CUDAExecutionProvider is not available" in capsys.readouterr().err
 
 
-def test_inspect_shows_fused_lstm_and_vocabulary(bundle: Path, capsys) -> None:
-    assert main(["inspect", str(bundle)]) == 0
+def test_inspect_shows_graphs_vocabulary_and_provenance(capsys) -> None:
+    assert main(["inspect"]) == 0
     out = capsys.readouterr().out
     assert "LSTM x1" in out and "Loop x1" in out
     assert "encoder_inputs" in out and "state_h_out" in out and "token_ids" in out
@@ -57,6 +81,7 @@ def test_inspect_shows_fused_lstm_and_vocabulary(bundle: Path, capsys) -> None:
     assert "source_sha256" in out and "netron" in out
 
 
+@pytest.mark.keras
 def test_train_on_pairs_file(tmp_path: Path, pairs_file: Path, capsys) -> None:
     out = tmp_path / "run"
     args = ["train", "--data", str(pairs_file), "--num-samples", "200", "--epochs", "1", "--latent-dim", "8"]
@@ -65,12 +90,14 @@ def test_train_on_pairs_file(tmp_path: Path, pairs_file: Path, capsys) -> None:
     assert "trained in" in capsys.readouterr().out
 
 
+@pytest.mark.keras
 def test_train_dates_reports_accuracy(tmp_path: Path, capsys) -> None:
     args = ["train", "--task", "dates", "--num-samples", "256", "--epochs", "1", "--latent-dim", "8"]
     assert main([*args, "-o", str(tmp_path / "d")]) == 0
     assert "held-out exact match" in capsys.readouterr().out
 
 
+@pytest.mark.keras
 def test_train_bad_data_file(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("only one column\n")

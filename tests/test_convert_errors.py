@@ -9,6 +9,8 @@ import pytest
 
 from s2s_onnx.runtime.cli import main
 
+pytestmark = pytest.mark.keras
+
 
 def run_convert(capsys, *args: str) -> tuple[int, str]:
     code = main(["convert", *args])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from s2s_onnx.runtime import Seq2SeqModel
+
+pytestmark = pytest.mark.keras
 
 SAMPLE = 24
 
@@ -49,15 +52,17 @@ def test_flavours_are_detected(keras_file: Path, legacy_file: Path) -> None:
 def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, vocab, sources, workdir) -> None:
     import onnx
 
-    from s2s_onnx.export import convert
-    from s2s_onnx.export.graph import op_counts
+    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.runtime.inspect import op_counts
 
     source = {"keras": keras_file, "h5": keras_file.with_suffix(".h5"), "legacy": legacy_file}[flavour]
-    result = convert(source, workdir / f"bundle-{flavour}", vocab, sentences=sources[:SAMPLE])
+    result = convert(source, workdir / f"bundle-{flavour}", vocab, ConvertOptions(sentences=tuple(sources[:SAMPLE])))
     report = result.report
     assert report is not None and report.ok, report.format()
     assert report.worst <= 1e-4 and report.split_max_abs_diff <= 1e-5
-    assert report.decodes_compared >= SAMPLE and report.decodes_equal == report.decodes_compared
+    assert report.decodes_compared >= 2 * SAMPLE and report.decodes_equal == report.decodes_compared
+    reference = json.loads((result.bundle / "reference.json").read_text())["decodes"]
+    assert {r["max_length"] for r in reference} == {vocab.max_decoder_len + 1, 3}
     for name in ("encoder.onnx", "decoder.onnx"):
         graph = onnx.load(str(result.bundle / name))
         counts = op_counts(graph)
@@ -76,7 +81,7 @@ def test_example_workflow_rebuilds_vocabulary_from_data(workdir, pairs_file, sou
 
     from s2s_onnx.models.data import read_pairs
     from s2s_onnx.models.inference import build_inference_models
-    from s2s_onnx.models.reference import translate
+    from s2s_onnx.models.reference import example_decode
     from s2s_onnx.runtime.cli import main
     from s2s_onnx.runtime.vocab import Vocabulary
 
@@ -106,16 +111,16 @@ def test_example_workflow_rebuilds_vocabulary_from_data(workdir, pairs_file, sou
     assert vocab.input_chars == tuple(input_characters) and vocab.target_chars == tuple(target_characters)
     models = build_inference_models(keras.saving.load_model(model_path))
     texts = input_texts[:40]
-    expected = translate(models.encoder, models.decoder, texts, vocab)
+    expected = example_decode(models.encoder, models.decoder, vocab.encode_sources(texts), vocab).texts(vocab)
     assert Seq2SeqModel.load(out).translate(texts) == expected
 
 
-def test_no_verify_and_fused_bundle_layout(bundle: Path) -> None:
-    import json
-
+def test_fused_bundle_layout(bundle: Path) -> None:
     config = json.loads((bundle / "config.json").read_text())
     assert config["format_version"] == 1 and config["fused"] is True
-    assert {"encoder.onnx", "decoder.onnx", "greedy.onnx", "config.json"} <= {p.name for p in bundle.iterdir()}
+    assert {"encoder.onnx", "decoder.onnx", "greedy.onnx", "config.json", "reference.json"} <= {
+        p.name for p in bundle.iterdir()
+    }
     for key in (
         "input_chars",
         "target_chars",
@@ -143,3 +148,29 @@ def test_random_inputs_parity_numbers(bundle: Path, inference, vocab) -> None:
     onnx_h, onnx_c = session.run(None, {"encoder_inputs": x})
     np.testing.assert_allclose(onnx_h, keras_h, atol=1e-4, rtol=0)
     np.testing.assert_allclose(onnx_c, keras_c, atol=1e-4, rtol=0)
+
+
+def test_no_verify_writes_no_reference(keras_file, vocab, tmp_path: Path, capsys) -> None:
+    from s2s_onnx.runtime.cli import main
+
+    out = tmp_path / "unverified"
+    assert (
+        main(
+            [
+                "convert",
+                str(keras_file),
+                "--vocab",
+                str(keras_file.parent / "vocabulary.json"),
+                "-o",
+                str(out),
+                "--no-verify",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "parity:" not in printed and "wrote" in printed
+    assert {p.name for p in out.iterdir()} == {"encoder.onnx", "decoder.onnx", "config.json"}
+    assert Seq2SeqModel.load(out).translate("abc") == Seq2SeqModel.load(keras_file.parent.parent / "bundle").translate(
+        "abc", strategy="steps"
+    )

@@ -7,6 +7,8 @@ import pytest
 
 from s2s_onnx.runtime import NotEncoderDecoderError
 
+pytestmark = pytest.mark.keras
+
 
 def test_loss_falls(trained) -> None:
     loss = trained.history["loss"]
@@ -48,7 +50,7 @@ def test_split_is_exact_for_trained_model(trained, inference) -> None:
     from s2s_onnx.models.inference import split_max_abs_diff
 
     assert split_max_abs_diff(trained.model, inference) <= 1e-5
-    assert inference.encoder.input.name if hasattr(inference.encoder, "input") else True
+    assert [i.name for i in inference.encoder.inputs] == ["encoder_inputs"]
     assert [i.name for i in inference.decoder.inputs] == ["decoder_inputs", "state_h", "state_c"]
 
 
@@ -64,13 +66,18 @@ def test_not_an_encoder_decoder_says_what_was_found() -> None:
     assert "Dense" in str(info.value)
 
 
-def test_reference_decoder_stops_at_end_or_cap(inference, vocab, sources) -> None:
-    from s2s_onnx.models.reference import greedy_decode
+def test_reference_decoders_stop_at_end_or_cap(inference, vocab, sources) -> None:
+    """The batched reference applies the example's rule exactly as the literal one-at-a-time loop does."""
+    from s2s_onnx.models.reference import example_decode, greedy_decode
 
     x = vocab.encode_sources(sources[:8])
-    full = greedy_decode(inference.encoder, inference.decoder, x, vocab)
+    for limit in (None, 2):
+        batched = greedy_decode(inference.encoder, inference.decoder, x, vocab, max_length=limit)
+        literal = example_decode(inference.encoder, inference.decoder, x, vocab, max_length=limit)
+        assert batched == literal
     capped = greedy_decode(inference.encoder, inference.decoder, x, vocab, max_length=2)
     assert all(len(ids) <= 2 for ids in capped.token_ids)
+    full = greedy_decode(inference.encoder, inference.decoder, x, vocab)
     for a, b in zip(full.token_ids, capped.token_ids, strict=True):
         assert a[: len(b)] == b
     assert np.mean(full.ended) > 0.5

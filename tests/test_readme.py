@@ -139,6 +139,8 @@ def test_builtin_model_handles_the_issue_examples() -> None:
     from s2s_onnx.runtime import Seq2SeqModel
 
     model = Seq2SeqModel.load()
-    examples = ["3 March 2021", "03/03/21", "Wednesday, March 3rd, 2021", "2021.3.3", "March 3rd, 2021"]
+    examples = ["3 March 2021", "03/03/21", "Wednesday, March 3rd, 2021", "2021.3.3", "March 3rd, 2021", "2021-03-03"]
+    examples += ["wednesday, march 3rd, 2021", "WEDNESDAY, MARCH 3RD, 2021", "3/3/21", "03.03.2021", "mar 3 2021"]
     assert model.translate(examples) == ["2021-03-03"] * len(examples)
+    assert model.translate(["July 01, 1964", "dec 17 1960"]) == ["1964-07-01", "1960-12-17"]
     assert model.config.provenance["source_flavour"] == "keras3-keras"

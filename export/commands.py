@@ -1,17 +1,34 @@
-"""``s2s-onnx convert``."""
+"""The ``convert`` subcommand. Nothing heavy at module level: TensorFlow is imported when it runs."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from s2s_onnx.models.data import read_pairs
-from s2s_onnx.models.training import VOCAB_NAME
+from s2s_onnx.models.data import VOCAB_NAME, read_pairs
+from s2s_onnx.runtime.commands import positive_int
 from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .convert import convert
+PARITY_SENTENCES = 256
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("convert", help="convert a trained Keras model file to a verified ONNX bundle")
+    p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help=".keras or .h5 training model")
+    vocab = p.add_mutually_exclusive_group()
+    vocab.add_argument("--vocab", type=Path, help="vocabulary.json written by 's2s-onnx train'")
+    vocab.add_argument("--data", type=Path, help="pairs file the model was trained on (rebuilds the vocabulary)")
+    p.add_argument("--num-samples", type=positive_int, default=None, help="with --data: pairs used in training")
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--fused", action="store_true", help="also write greedy.onnx (the whole loop in one graph)")
+    p.add_argument("--no-verify", action="store_true", help="skip the Keras/ONNX parity check")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed in parity")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.set_defaults(handler=run)
 
 
 def load_vocabulary(path: Path) -> Vocabulary:
@@ -40,20 +57,20 @@ def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str]]
     return load_vocabulary(path), []
 
 
-def convert_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    from .convert import ConvertOptions, convert
+
     vocab, sentences = resolve_vocabulary(args)
-    result = convert(
-        args.model_file,
-        args.output,
-        vocab,
+    options = ConvertOptions(
         opset=args.opset,
         verify=not args.no_verify,
-        sentences=sentences[:256],
+        sentences=tuple(sentences[:PARITY_SENTENCES]),
         tolerance=args.tolerance,
         fused=args.fused,
         force=args.force,
         progress=True,
     )
+    result = convert(args.model_file, args.output, vocab, options)
     if result.report is not None:
         print(result.report.format())
     print(f"wrote {result.bundle} in {result.seconds:.1f} s")

@@ -1,0 +1,66 @@
+"""``DecodeOptions``: every per-call decoding choice in one validated value, shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .vocab import UnknownPolicy
+
+Strategy = Literal["auto", "fused", "steps"]
+STRATEGIES = ("auto", "fused", "steps")
+UNKNOWN_POLICIES = ("error", "skip", "replace")
+MAX_LENGTH_LIMIT = 10_000  # absolute ceiling on generated tokens per input, whatever the bundle says
+MAX_BATCH_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How ``translate``/``decode``/``stream`` decode.
+
+    ``max_length``: most tokens generated per input, the end token included; ``None`` is the Keras example's
+    rule (stop once the text is longer than the bundle's maximum decoder length, i.e. ``max_decoder_len + 1``
+    tokens). ``unknown``: characters outside the vocabulary are an ``"error"``, or are ``"skip"``-ped or
+    ``"replace"``-d by the padding character. ``truncate``: cut over-long inputs instead of raising.
+    ``strategy``: the fused ``greedy.onnx`` graph (``"fused"``), one decoder run per step (``"steps"``), or the
+    fused graph when the bundle has one (``"auto"``). ``batch_size``: inputs decoded together.
+    """
+
+    max_length: int | None = None
+    unknown: UnknownPolicy = "error"
+    truncate: bool = False
+    strategy: Strategy = "auto"
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
+        _check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
+        _check_choice("unknown", self.unknown, UNKNOWN_POLICIES)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        if not isinstance(self.truncate, bool):
+            raise TypeError(f"truncate must be a bool, not {type(self.truncate).__name__}")
+
+    def replace(self, **changes: Any) -> DecodeOptions:
+        """A copy with ``changes`` applied; unknown names are a ``TypeError`` that lists the valid ones."""
+        if not changes:
+            return self
+        valid = [f.name for f in dataclasses.fields(self)]
+        wrong = sorted(set(changes) - set(valid))
+        if wrong:
+            raise TypeError(f"unknown decode option(s) {', '.join(wrong)}; valid options: {', '.join(valid)}")
+        return dataclasses.replace(self, **changes)
+
+
+def _check_int(name: str, value: object, ceiling: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 1 <= value <= ceiling:
+        raise ValueError(f"{name} must be between 1 and {ceiling}, not {value}")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
