@@ -37,7 +37,7 @@ class Bundle:
     greedy: ort.InferenceSession | None = None
 
     def __post_init__(self) -> None:
-        _check_widths(self)
+        _check_roles(self)
 
     @classmethod
     def open(
@@ -75,16 +75,47 @@ class Bundle:
         return found
 
 
-def _check_widths(bundle: Bundle) -> None:
-    """The vocabulary must match the graphs' one-hot widths."""
+# Each role's inputs and outputs: name -> expected last dimension ("latent", a vocabulary width, or None).
+ROLES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
+    names.ENCODER_NAME: (
+        {names.ENCODER_INPUT: "input characters"},
+        {names.STATE_H: "latent", names.STATE_C: "latent"},
+    ),
+    names.DECODER_NAME: (
+        {names.DECODER_INPUT: "target characters", names.STATE_H: "latent", names.STATE_C: "latent"},
+        {names.PROBS: "target characters", names.STATE_H_OUT: "latent", names.STATE_C_OUT: "latent"},
+    ),
+    names.GREEDY_NAME: (
+        {names.ENCODER_INPUT: "input characters", names.GREEDY_MAX_LENGTH: None, names.GREEDY_STOP_AT_END: None},
+        {names.GREEDY_TOKENS: None, names.GREEDY_PROBS: None, names.GREEDY_LENGTHS: None},
+    ),
+}
+
+
+def _check_roles(bundle: Bundle) -> None:
+    """Each ONNX file has the inputs and outputs of its role, of the widths that ``config.json`` states."""
     vocab = bundle.vocabulary
-    for session, name, expected, what in (
-        (bundle.encoder, names.ENCODER_NAME, vocab.num_encoder_tokens, "input"),
-        (bundle.decoder, names.DECODER_NAME, vocab.num_decoder_tokens, "target"),
-    ):
-        width = session.get_inputs()[0].shape[-1]
-        if isinstance(width, int) and width != expected:
-            raise BundleFormatError(
-                f"config.json has {expected} {what} characters but {name} takes {width}; "
-                "the bundle's files do not belong together - re-export it"
-            )
+    widths = {
+        "latent": bundle.latent_dim,
+        "input characters": vocab.num_encoder_tokens,
+        "target characters": vocab.num_decoder_tokens,
+    }
+    for name, session in bundle.sessions().items():
+        wanted_inputs, wanted_outputs = ROLES[name]
+        for kind, args, wanted in (
+            ("inputs", session.get_inputs(), wanted_inputs),
+            ("outputs", session.get_outputs(), wanted_outputs),
+        ):
+            found = {a.name: a.shape for a in args}
+            if set(found) != set(wanted):
+                raise BundleFormatError(
+                    f"{bundle.path / name} has {kind} {sorted(found)} but a {name} needs {sorted(wanted)}; "
+                    "the bundle's files are mixed up - re-export it"
+                )
+            for arg, what in wanted.items():
+                width = found[arg][-1] if found[arg] else None
+                if what is not None and isinstance(width, int) and width != widths[what]:
+                    raise BundleFormatError(
+                        f"{bundle.path / 'config.json'} has {widths[what]} {what} but {name} {arg} has width {width}; "
+                        "the bundle's files do not belong together - re-export it"
+                    )

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import NoReturn
 
 from .errors import S2SError, install_hint
 
@@ -34,8 +36,15 @@ def _version() -> str:
         return "unknown"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="s2s-onnx",
         description="Ship a Keras RNN encoder-decoder without TensorFlow: train, convert to ONNX, translate, bench.",
     )
@@ -64,7 +73,27 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _fail(message: str) -> int:
+    lines = message.strip().splitlines() or ["unknown error"]
+    print(f"s2s-onnx: error: {lines[0]}", file=sys.stderr)
+    return 2
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, send what is left of stdout nowhere, so that Python's exit flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run, and turn every failure into one line on stderr and exit code 2 (130 on Ctrl-C).
+
+    Multi-line errors (a parity report) print their details on stdout first. ``--verbose`` logs the traceback
+    of an unexpected error as well.
+    """
     args = parse_args(argv)
     try:
         return run(args)
@@ -72,13 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines = str(exc).splitlines() or [type(exc).__name__]
         if len(lines) > 1:
             print("\n".join(lines[1:]))
-        print(f"s2s-onnx: error: {lines[0]}", file=sys.stderr)
-        return 2
+        return _fail(lines[0])
     except KeyboardInterrupt:
         print("s2s-onnx: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except MemoryError:
+        return _fail("out of memory; lower --batch-size or --max-length")
+    except (OSError, ValueError, TypeError, RuntimeError, UnicodeError) as exc:
+        logging.getLogger(__name__).debug("details", exc_info=True)
+        return _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # the last line of defence: never a traceback
+        logging.getLogger(__name__).debug("details", exc_info=True)
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
 
 
 if __name__ == "__main__":

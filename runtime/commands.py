@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from .inspect import describe
 from .model import Seq2SeqModel
 from .options import DecodeOptions
 from .sessions import SessionConfig
+from .streaming import LineTranslator, argument_lines, stream_lines
 
 
 def positive_int(text: str) -> int:
@@ -43,6 +43,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--truncate", action="store_true", help="cut inputs longer than the encoder maximum")
     p.add_argument("--steps", action="store_true", help="decode step by step even if the bundle has greedy.onnx")
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, tokens, probabilities")
+    p.add_argument("--allow-empty", action="store_true", help="decode empty or blank lines instead of failing")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="on a bad line print the error to stderr and --error-marker to stdout, go on, and exit 2 at the end",
+    )
+    p.add_argument("--error-marker", default="<error>", help="what --keep-going prints for a bad line")
     p.set_defaults(handler=run)
 
     p = subparsers.add_parser("inspect", help="show a bundle's graphs, operators, vocabulary and provenance")
@@ -58,21 +65,31 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         truncate=args.truncate,
         strategy="steps" if args.steps else "auto",
         batch_size=args.batch_size,
+        allow_empty=args.allow_empty,
     )
 
 
 def translate(args: argparse.Namespace) -> int:
+    """Translate the arguments, or stdin line by line; each batch is printed as soon as it is decoded (on a
+    terminal, each line as soon as it is entered)."""
+    options = decode_options(args)
     sessions = SessionConfig(device=args.device, threads=args.threads)
-    model = Seq2SeqModel(Bundle.open(args.model, sessions, greedy=not args.steps), decode_options(args))
-    texts = list(args.texts) if args.texts else [line.rstrip("\r\n") for line in sys.stdin]
-    results = model.decode(texts)
-    out = sys.stdout
-    for text, result in zip(texts, results, strict=True):
-        if args.json:
-            out.write(json.dumps({"input": text, **result.to_dict()}, ensure_ascii=False) + "\n")
-        else:
-            out.write(result.text + "\n")
-    out.flush()
+    model = Seq2SeqModel(Bundle.open(args.model, sessions, greedy=not args.steps), options)
+    interactive = not args.texts and sys.stdin.isatty()
+    translator = LineTranslator(
+        model,
+        sys.stdout.buffer,
+        batch_size=1 if interactive else options.batch_size,
+        as_json=args.json,
+        keep_going=args.keep_going,
+        marker=args.error_marker,
+        err=sys.stderr,
+        unit="argument" if args.texts else "line",
+    )
+    translator.run(argument_lines(args.texts) if args.texts else stream_lines(sys.stdin.buffer))
+    if translator.failures:
+        print(f"s2s-onnx: {len(translator.failures)} line(s) failed (reported above)", file=sys.stderr)
+        return 2
     return 0
 
 

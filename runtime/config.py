@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleFormatError, DataFormatError, ModelFileNotFoundError
+from .errors import BundleFormatError, BundleReadError, DataFormatError, ModelFileNotFoundError
 from .vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -19,6 +19,12 @@ ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
 GREEDY_NAME = "greedy.onnx"
 REFERENCE_NAME = "reference.json"  # Keras decodes the bundle was verified against
+
+MAX_LATENT = 65_536
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_ONNX_BYTES = 2**31  # protobuf's own limit; larger models would need external data, which is refused
+_REQUIRED = object()
+_JSON_NAMES = {bool: "true or false", int: "an integer", str: "a string", dict: "a JSON object", list: "a list"}
 
 # Stable tensor names of the exported graphs.
 ENCODER_INPUT = "encoder_inputs"
@@ -62,33 +68,26 @@ class BundleConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> BundleConfig:
-        if not isinstance(data, dict):
-            raise BundleFormatError("config.json must hold a JSON object; re-export the bundle")
-        version = data.get("format_version")
-        if version is None:
-            raise BundleFormatError("config.json: required field 'format_version' is missing")
+    def from_dict(cls, data: Any, source: str = CONFIG_NAME) -> BundleConfig:
+        """Read and validate the JSON form; every error names ``source`` and the field."""
+        fields = _Fields(data, source)
+        version = fields.integer("format_version", 1, 1_000)
         if version != FORMAT_VERSION:
             raise BundleFormatError(
-                f"config.json: format_version {version!r} is not supported (this s2s-onnx reads "
-                f"{FORMAT_VERSION}); re-export the bundle with this version's 's2s-onnx convert'"
+                f"{source}: format_version {version!r} is not supported (this s2s-onnx reads {FORMAT_VERSION}); "
+                "re-export the bundle with this version's 's2s-onnx convert'"
             )
-        for key, kind in (("vocabulary", dict), ("latent_dim", int), ("opset", int)):
-            if key not in data:
-                raise BundleFormatError(f"config.json: required field {key!r} is missing")
-            if not isinstance(data[key], kind) or isinstance(data[key], bool):
-                raise BundleFormatError(f"config.json: field {key!r} must be {kind.__name__}")
         try:
-            vocab = Vocabulary.from_dict(data["vocabulary"])
+            vocab = Vocabulary.from_dict(fields.get("vocabulary", dict))
         except DataFormatError as exc:
-            raise BundleFormatError(f"config.json: {exc}") from exc
+            raise BundleFormatError(f"{source}: {exc}; re-export the bundle") from exc
         return cls(
             vocabulary=vocab,
-            latent_dim=data["latent_dim"],
-            opset=data["opset"],
+            latent_dim=fields.integer("latent_dim", 1, MAX_LATENT),
+            opset=fields.integer("opset", 7, 100),
             format_version=version,
-            fused=bool(data.get("fused", False)),
-            provenance=dict(data.get("provenance") or {}),
+            fused=fields.get("fused", bool, False),
+            provenance=fields.get("provenance", dict, {}),
         )
 
     def save(self, directory: Path) -> Path:
@@ -104,12 +103,59 @@ class BundleConfig:
                 f"bundle {str(directory)!r} does not exist; create one with 's2s-onnx convert MODEL -o DIR'"
             )
         path = directory / CONFIG_NAME
-        if not path.is_file():
+        if not path.exists():
             raise BundleFormatError(
                 f"{str(directory)!r} is not an s2s-onnx bundle: {CONFIG_NAME} is missing (re-run 's2s-onnx convert')"
             )
+        raw = read_bundle_file(path, MAX_CONFIG_BYTES)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise BundleFormatError(f"{path}: not valid JSON ({exc}); re-export the bundle") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(data, str(path))
+
+
+def read_bundle_file(path: Path, limit: int) -> bytes:
+    """A bundle file's bytes; unreadable or over-large files get errors that say so."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise BundleFormatError(f"{path} is {size} bytes, more than the {limit} a bundle file may have")
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except PermissionError as exc:
+        raise BundleReadError(f"cannot read {path}: permission denied; make it readable (chmod a+r)") from exc
+    except IsADirectoryError as exc:
+        raise BundleReadError(f"cannot read {path}: it is a directory, not a file; re-export the bundle") from exc
+    except OSError as exc:
+        raise BundleReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+class _Fields:
+    """Typed access to a config object's fields, with errors that name the file and the field."""
+
+    def __init__(self, data: Any, source: str) -> None:
+        if not isinstance(data, dict):
+            raise BundleFormatError(
+                f"{source} must hold a JSON object, not {type(data).__name__}; re-export the bundle"
+            )
+        self.data, self.source = data, source
+
+    def get(self, key: str, kind: type, default: Any = _REQUIRED) -> Any:
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise BundleFormatError(f"{self.source}: required field {key!r} is missing; re-export the bundle")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BundleFormatError(
+                f"{self.source}: field {key!r} must be {_JSON_NAMES[kind]}, not {type(value).__name__} {value!r:.40}; "
+                "re-export the bundle"
+            )
+        return value
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value: int = self.get(key, int)
+        if not low <= value <= high:
+            raise BundleFormatError(f"{self.source}: field {key!r} must be between {low} and {high}, not {value}")
+        return value

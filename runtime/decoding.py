@@ -10,6 +10,7 @@ the device and only the probabilities come back to the host.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -94,9 +95,9 @@ class StepRun:
             self.bindings.append(binding)
         self.step_index = 0
 
-    def step(self) -> np.ndarray:
+    def step(self, run_options: ort.RunOptions | None = None) -> np.ndarray:
         """Run one decoder step on the current token; return the ``(batch, vocab)`` probabilities view."""
-        self.decoder.run_with_iobinding(self.bindings[self.step_index & 1])
+        self.decoder.run_with_iobinding(self.bindings[self.step_index & 1], run_options)
         self.step_index += 1
         return self.probs_view
 
@@ -108,7 +109,11 @@ class StepRun:
 
 
 def greedy_steps(
-    bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True
+    bundle: Bundle,
+    encoder_input: np.ndarray,
+    max_length: int,
+    stop_at_end: bool = True,
+    run_options: ort.RunOptions | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(chosen ids, their probabilities)`` per step, each ``(batch,)``.
 
@@ -118,7 +123,7 @@ def greedy_steps(
     end_id = bundle.vocabulary.end_id
     ended = np.zeros(encoder_input.shape[0], dtype=bool)
     for _ in range(max_length):
-        probs = run.step()
+        probs = run.step(run_options)
         next_ids = probs.argmax(axis=1)
         yield next_ids, probs[run.rows, next_ids]
         ended |= next_ids == end_id
@@ -127,20 +132,33 @@ def greedy_steps(
         run.feed(next_ids)
 
 
-def decode_steps(bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True) -> BatchTokens:
+def decode_steps(
+    bundle: Bundle,
+    encoder_input: np.ndarray,
+    max_length: int,
+    stop_at_end: bool = True,
+    run_options: ort.RunOptions | None = None,
+) -> BatchTokens:
     """Greedy-decode one batch with one decoder ``run`` per step (``stop_at_end=False``: exactly ``max_length``
     steps, for benchmarks)."""
     batch = encoder_input.shape[0]
     ids = np.zeros((batch, max_length), dtype=np.int64)
     chosen = np.zeros((batch, max_length), dtype=np.float32)
     steps = 0
-    for steps, (next_ids, probs) in enumerate(greedy_steps(bundle, encoder_input, max_length, stop_at_end), 1):
+    loop = greedy_steps(bundle, encoder_input, max_length, stop_at_end, run_options)
+    for steps, (next_ids, probs) in enumerate(loop, 1):
         ids[:, steps - 1] = next_ids
         chosen[:, steps - 1] = probs
     return BatchTokens.from_steps(ids[:, :steps], chosen[:, :steps], bundle.vocabulary.end_id)
 
 
-def decode_fused(bundle: Bundle, encoder_input: np.ndarray, max_length: int, stop_at_end: bool = True) -> BatchTokens:
+def decode_fused(
+    bundle: Bundle,
+    encoder_input: np.ndarray,
+    max_length: int,
+    stop_at_end: bool = True,
+    run_options: ort.RunOptions | None = None,
+) -> BatchTokens:
     """Greedy-decode one batch with a single ``run`` of the fused ``greedy.onnx`` graph."""
     if bundle.greedy is None:
         raise BundleFormatError(f"{bundle.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
@@ -150,7 +168,34 @@ def decode_fused(bundle: Bundle, encoder_input: np.ndarray, max_length: int, sto
         names.GREEDY_STOP_AT_END: np.array(stop_at_end),
     }
     outputs = [names.GREEDY_TOKENS, names.GREEDY_PROBS, names.GREEDY_LENGTHS]
-    ids, probs, lengths = bundle.greedy.run(outputs, feeds)
+    ids, probs, lengths = bundle.greedy.run(outputs, feeds, run_options)
     lengths = np.asarray(lengths, dtype=np.int64)
     # The graph's length is the index of the first end token, or the number of steps if none came.
     return BatchTokens(ids, probs, lengths, lengths < ids.shape[1])
+
+
+class Cancellation:
+    """Cancels decodes from another thread: pass it to ``decode(..., cancel=...)``, then call :meth:`cancel`.
+
+    A fused decode stops inside onnxruntime (``RunOptions.terminate``), a step loop before its next step.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: list[ort.RunOptions] = []
+        self.cancelled = False
+
+    def run_options(self) -> ort.RunOptions:
+        """New ``RunOptions`` for one ``run``, terminated at once if already cancelled."""
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # a cancelled run is expected: not an onnxruntime error on stderr
+        with self._lock:
+            options.terminate = self.cancelled
+            self._runs.append(options)
+        return options
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            for options in self._runs:
+                options.terminate = True

@@ -23,6 +23,10 @@ class ModelFormatError(S2SError, ValueError):
     """A file is not a Keras model this tool can read."""
 
 
+class BundleReadError(S2SError, OSError):
+    """A bundle file exists but cannot be read (permissions, a directory in its place, an I/O error)."""
+
+
 class BundleExistsError(S2SError, FileExistsError):
     """The output bundle directory exists and ``force`` was not given."""
 
@@ -45,6 +49,30 @@ class UnknownCharacterError(S2SError, ValueError):
 
 class InputTooLongError(S2SError, ValueError):
     """Input text is longer than the encoder's maximum length."""
+
+
+class EmptyInputError(S2SError, ValueError):
+    """Input text is empty or blank."""
+
+
+class InputEncodingError(S2SError, UnicodeError):
+    """Input bytes are not valid UTF-8."""
+
+
+class InvalidOptionError(S2SError, ValueError):
+    """A decode or session option has a value outside its range or choices."""
+
+
+class OptionTypeError(S2SError, TypeError):
+    """A decode option or an input has the wrong type."""
+
+
+class DecodeLimitError(S2SError, ValueError):
+    """A decode request would need more memory than the stated bound."""
+
+
+class DecodeCancelledError(S2SError, RuntimeError):
+    """A decode was cancelled (``Cancellation.cancel()``, Ctrl-C in the CLI) before it finished."""
 
 
 class VocabularyMismatchError(S2SError, ValueError):

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
+import numpy as np
 import onnxruntime as ort
 
 from . import config as names
 from .bundle import Bundle
 from .config import BundleConfig
-from .decoding import BatchTokens, decode_fused, decode_steps, greedy_steps
-from .errors import BundleFormatError
-from .options import DecodeOptions
+from .decoding import BatchTokens, Cancellation, decode_fused, decode_steps, greedy_steps
+from .errors import BundleFormatError, DecodeCancelledError, DecodeLimitError, OptionTypeError
+from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
 
@@ -93,54 +94,85 @@ class Seq2SeqModel:
 
     # -- public API -----------------------------------------------------------------------------------
     @overload
-    def translate(self, texts: str, options: DecodeOptions | None = ..., **overrides: Any) -> str: ...
-    @overload
-    def translate(self, texts: Sequence[str], options: DecodeOptions | None = ..., **overrides: Any) -> list[str]: ...
     def translate(
-        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
+        self, texts: str, options: DecodeOptions | None = ..., *, cancel: Cancellation | None = ..., **overrides: Any
+    ) -> str: ...
+    @overload
+    def translate(
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions | None = ...,
+        *,
+        cancel: Cancellation | None = ...,
+        **overrides: Any,
+    ) -> list[str]: ...
+    def translate(
+        self,
+        texts: str | Sequence[str],
+        options: DecodeOptions | None = None,
+        *,
+        cancel: Cancellation | None = None,
+        **overrides: Any,
     ) -> str | list[str]:
         """Translate one text (returns a str) or a list of texts (returns a list). Options as :meth:`decode`."""
-        results = self.decode(texts, options, **overrides)
+        results = self.decode(texts, options, cancel=cancel, **overrides)
         if isinstance(results, DecodeResult):
             return results.text
         return [r.text for r in results]
 
     @overload
-    def decode(self, texts: str, options: DecodeOptions | None = ..., **overrides: Any) -> DecodeResult: ...
+    def decode(
+        self, texts: str, options: DecodeOptions | None = ..., *, cancel: Cancellation | None = ..., **overrides: Any
+    ) -> DecodeResult: ...
     @overload
     def decode(
-        self, texts: Sequence[str], options: DecodeOptions | None = ..., **overrides: Any
+        self,
+        texts: Sequence[str],
+        options: DecodeOptions | None = ...,
+        *,
+        cancel: Cancellation | None = ...,
+        **overrides: Any,
     ) -> list[DecodeResult]: ...
     def decode(
-        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
+        self,
+        texts: str | Sequence[str],
+        options: DecodeOptions | None = None,
+        *,
+        cancel: Cancellation | None = None,
+        **overrides: Any,
     ) -> DecodeResult | list[DecodeResult]:
         """Greedy-decode one text or a list of texts in batches; results in input order.
 
         ``options`` (default: the model's) with keyword ``overrides`` of its fields, e.g.
-        ``decode(texts, max_length=20, strategy="steps")``; see :class:`DecodeOptions`.
+        ``decode(texts, max_length=20, strategy="steps")``; see :class:`DecodeOptions`. ``cancel`` lets another
+        thread stop the decode (:class:`Cancellation`); it then raises :class:`DecodeCancelledError`.
         """
         opts = (options if options is not None else self.options).replace(**overrides)
         single = isinstance(texts, str)
         items = _as_texts(texts)
         limit = self.max_length(opts)
         fused = self._use_fused(opts)
+        self._check_memory(min(opts.batch_size, max(len(items), 1)), limit)
         vocab = self.vocabulary
-        clean = [vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate) for t in items]
+        clean = [
+            vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty) for t in items
+        ]
         results: list[DecodeResult] = []
         for start in range(0, len(clean), opts.batch_size):
             x = vocab.encode_sources(clean[start : start + opts.batch_size])
-            tokens = decode_fused(self.bundle, x, limit) if fused else decode_steps(self.bundle, x, limit)
-            results.extend(self._results(tokens))
+            results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
         return results[0] if single else results
 
     def stream(self, text: str, options: DecodeOptions | None = None, **overrides: Any) -> Iterator[str]:
         """Yield the characters of one translation as they are decoded (always step by step)."""
         opts = (options if options is not None else self.options).replace(**overrides)
         if not isinstance(text, str):
-            raise TypeError(f"stream takes one text (str), not {type(text).__name__}")
+            raise OptionTypeError(f"stream takes one text (str), not {type(text).__name__}")
         vocab = self.vocabulary
-        x = vocab.encode_sources([vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate)])
-        return self._stream(x, self.max_length(opts))
+        limit = self.max_length(opts)
+        self._check_memory(1, limit)
+        clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
+        return self._stream(vocab.encode_sources([clean]), limit)
 
     def max_length(self, options: DecodeOptions | None = None) -> int:
         """Most tokens a decode with ``options`` generates: the Keras example's ``max_decoder_seq_length + 1``
@@ -149,7 +181,28 @@ class Seq2SeqModel:
         return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
-    def _stream(self, x: Any, limit: int) -> Iterator[str]:
+    def _decode_batch(self, x: np.ndarray, limit: int, fused: bool, cancel: Cancellation | None) -> BatchTokens:
+        run_options = cancel.run_options() if cancel is not None else None
+        try:
+            if fused:
+                return decode_fused(self.bundle, x, limit, run_options=run_options)
+            return decode_steps(self.bundle, x, limit, run_options=run_options)
+        except Exception as exc:
+            if cancel is not None and cancel.cancelled:
+                raise DecodeCancelledError("the decode was cancelled before it finished") from exc
+            raise
+
+    def _check_memory(self, batch: int, limit: int) -> None:
+        vocab = self.vocabulary
+        needed = decode_bytes(batch, limit, vocab.num_decoder_tokens, vocab.max_encoder_len, vocab.num_encoder_tokens)
+        if needed > MAX_DECODE_BYTES:
+            raise DecodeLimitError(
+                f"a batch of {batch} with max_length {limit} would need about {needed / 2**20:.0f} MiB, more than the "
+                f"{MAX_DECODE_BYTES // 2**20} MiB a decode may use; lower batch_size or max_length "
+                "(CLI: --batch-size, --max-length)"
+            )
+
+    def _stream(self, x: np.ndarray, limit: int) -> Iterator[str]:
         chars, end_id = self.vocabulary.target_chars, self.vocabulary.end_id
         for next_ids, _ in greedy_steps(self.bundle, x, limit):
             token = int(next_ids[0])
@@ -182,8 +235,8 @@ def _as_texts(texts: object) -> list[str]:
     if isinstance(texts, str):
         return [texts]
     if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
-        raise TypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
+        raise OptionTypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"texts[{index}] must be a str, not {type(text).__name__}")
+            raise OptionTypeError(f"texts[{index}] must be a str, not {type(text).__name__}")
     return list(texts)

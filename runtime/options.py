@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import InvalidOptionError, OptionTypeError
 from .vocab import UnknownPolicy
 
 Strategy = Literal["auto", "fused", "steps"]
@@ -13,6 +14,7 @@ STRATEGIES = ("auto", "fused", "steps")
 UNKNOWN_POLICIES = ("error", "skip", "replace")
 MAX_LENGTH_LIMIT = 10_000  # absolute ceiling on generated tokens per input, whatever the bundle says
 MAX_BATCH_SIZE = 4096
+MAX_DECODE_BYTES = 512 * 2**20  # working memory of one batch decode, at most (see decode_bytes)
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,16 @@ class DecodeOptions:
     truncate: bool = False
     strategy: Strategy = "auto"
     batch_size: int = 32
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         _check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
         _check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
         _check_choice("unknown", self.unknown, UNKNOWN_POLICIES)
         _check_choice("strategy", self.strategy, STRATEGIES)
-        if not isinstance(self.truncate, bool):
-            raise TypeError(f"truncate must be a bool, not {type(self.truncate).__name__}")
+        for name in ("truncate", "allow_empty"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionTypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
 
     def replace(self, **changes: Any) -> DecodeOptions:
         """A copy with ``changes`` applied; unknown names are a ``TypeError`` that lists the valid ones."""
@@ -48,7 +52,7 @@ class DecodeOptions:
         valid = [f.name for f in dataclasses.fields(self)]
         wrong = sorted(set(changes) - set(valid))
         if wrong:
-            raise TypeError(f"unknown decode option(s) {', '.join(wrong)}; valid options: {', '.join(valid)}")
+            raise OptionTypeError(f"unknown decode option(s) {', '.join(wrong)}; valid options: {', '.join(valid)}")
         return dataclasses.replace(self, **changes)
 
 
@@ -56,11 +60,17 @@ def _check_int(name: str, value: object, ceiling: int, *, optional: bool = False
     if value is None and optional:
         return
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        raise OptionTypeError(f"{name} must be an int, not {type(value).__name__}")
     if not 1 <= value <= ceiling:
-        raise ValueError(f"{name} must be between 1 and {ceiling}, not {value}")
+        raise InvalidOptionError(f"{name} must be between 1 and {ceiling}, not {value}")
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+        raise InvalidOptionError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+
+
+def decode_bytes(batch: int, steps: int, vocab_size: int, encoder_len: int, encoder_width: int) -> int:
+    """Upper estimate of one batch decode's working memory: per generated token slot the fused graph's stacked
+    logits and their softmax (``8 * vocab_size`` bytes) plus ids and probabilities; the one-hot encoder input twice."""
+    return batch * (steps * (8 * vocab_size + 32) + 2 * encoder_len * encoder_width * 4)

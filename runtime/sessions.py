@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 import onnxruntime as ort
 
+from .config import MAX_ONNX_BYTES, read_bundle_file
 from .errors import BundleFormatError, ModelFileNotFoundError, ProviderNotAvailableError
+from .onnx_scan import ProtobufError, external_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +89,20 @@ class SessionConfig:
 
 
 def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
-    """One onnxruntime session for ``path``; warns when a requested CUDA provider fell back to CPU."""
+    """One onnxruntime session for ``path``; warns when a requested CUDA provider fell back to CPU.
+
+    The file is read here and handed to onnxruntime as bytes, after checking that no tensor in it is stored as
+    external data (which could point anywhere on the disk): bundles never need it.
+    """
     providers = config.resolve_providers()
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileNotFoundError(f"{path} is missing from the bundle; re-run 's2s-onnx convert'")
+    model = read_bundle_file(path, MAX_ONNX_BYTES)
+    _refuse_external_data(path, model)
     options = config.provider_options
     try:
         session = ort.InferenceSession(
-            str(path),
+            model,
             sess_options=config.session_options(),
             providers=providers,
             provider_options=[dict(o) for o in options] if options is not None else None,
@@ -110,3 +118,15 @@ def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
             ", ".join(session.get_providers()),
         )
     return session
+
+
+def _refuse_external_data(path: Path, model: bytes) -> None:
+    try:
+        name = external_tensor(model)
+    except ProtobufError as exc:
+        raise BundleFormatError(f"{path} is not a valid ONNX model ({exc}); re-run 's2s-onnx convert'") from exc
+    if name is not None:
+        raise BundleFormatError(
+            f"{path}: tensor {name!r} is stored as external data, which s2s-onnx bundles never use and the runtime "
+            "refuses (it can point outside the bundle); re-export the bundle with 's2s-onnx convert'"
+        )

@@ -12,13 +12,22 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import DataFormatError, InputTooLongError, UnknownCharacterError
+from .errors import (
+    DataFormatError,
+    EmptyInputError,
+    InputTooLongError,
+    InvalidOptionError,
+    OptionTypeError,
+    UnknownCharacterError,
+)
 
 START_CHAR = "\t"
 END_CHAR = "\n"
 PAD_CHAR = " "
 
 UnknownPolicy = Literal["error", "skip", "replace"]
+MAX_ENCODER_LEN = 10_000  # longest input a bundle may declare
+MAX_DECODER_LEN = 9_999  # so that the example's cap, max_decoder_len + 1, stays within DecodeOptions' ceiling
 
 
 @dataclass(frozen=True)
@@ -87,25 +96,33 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
-        try:
-            return cls(
-                input_chars=tuple(_require(data, "input_chars", str)),
-                target_chars=tuple(_require(data, "target_chars", str)),
-                max_encoder_len=_require(data, "max_encoder_len", int),
-                max_decoder_len=_require(data, "max_decoder_len", int),
-                start_char=data.get("start_char", START_CHAR),
-                end_char=data.get("end_char", END_CHAR),
-                pad_char=data.get("pad_char", PAD_CHAR),
-            )
-        except (TypeError, AttributeError) as exc:
-            raise DataFormatError(f"vocabulary is not a JSON object: {exc}") from exc
+    def from_dict(cls, data: object) -> Vocabulary:
+        """Read the JSON form, checking every field's type and range (errors name the field)."""
+        if not isinstance(data, dict):
+            raise DataFormatError(f"vocabulary must be a JSON object, not {type(data).__name__}")
+        return cls(
+            input_chars=tuple(_require(data, "input_chars", str)),
+            target_chars=tuple(_require(data, "target_chars", str)),
+            max_encoder_len=_length(data, "max_encoder_len", MAX_ENCODER_LEN),
+            max_decoder_len=_length(data, "max_decoder_len", MAX_DECODER_LEN),
+            start_char=_char(data, "start_char", START_CHAR),
+            end_char=_char(data, "end_char", END_CHAR),
+            pad_char=_char(data, "pad_char", PAD_CHAR),
+        )
 
     # -- encoding ------------------------------------------------------------------------------------
-    def clean(self, text: str, *, unknown: UnknownPolicy = "error", truncate: bool = False) -> str:
-        """Apply the unknown-character and length rules to one input text."""
+    def clean(
+        self, text: str, *, unknown: UnknownPolicy = "error", truncate: bool = False, allow_empty: bool = False
+    ) -> str:
+        """Apply the empty-input, unknown-character and length rules to one input text."""
         if not isinstance(text, str):
-            raise TypeError(f"input must be str, not {type(text).__name__}")
+            raise OptionTypeError(f"input must be str, not {type(text).__name__}")
+        if unknown not in ("error", "skip", "replace"):
+            raise InvalidOptionError(f"unknown must be 'error', 'skip' or 'replace', not {unknown!r}")
+        if not allow_empty and not text.strip():
+            raise EmptyInputError(
+                f"input is {'empty' if not text else 'blank'}; pass allow_empty=True (CLI: --allow-empty) to decode it"
+            )
         bad = sorted({c for c in text if c not in self.input_index})
         if bad:
             if unknown == "error":
@@ -116,11 +133,9 @@ class Vocabulary:
                 )
             if unknown == "skip":
                 text = "".join(c for c in text if c in self.input_index)
-            elif unknown == "replace":
+            else:
                 filler = self.pad_char if self.pad_char in self.input_index else ""
                 text = "".join(c if c in self.input_index else filler for c in text)
-            else:
-                raise ValueError(f"unknown must be 'error', 'skip' or 'replace', not {unknown!r}")
         if len(text) > self.max_encoder_len:
             if not truncate:
                 raise InputTooLongError(
@@ -172,6 +187,22 @@ def _require(data: dict[str, Any], key: str, kind: type) -> Any:
     value = data[key]
     if not isinstance(value, kind) or isinstance(value, bool):
         raise DataFormatError(f"vocabulary: field {key!r} must be {kind.__name__}, not {type(value).__name__}")
+    if kind is str and not value:
+        raise DataFormatError(f"vocabulary: field {key!r} must not be empty")
+    return value
+
+
+def _length(data: dict[str, Any], key: str, ceiling: int) -> int:
+    value: int = _require(data, key, int)
+    if not 1 <= value <= ceiling:
+        raise DataFormatError(f"vocabulary: field {key!r} must be between 1 and {ceiling}, not {value}")
+    return value
+
+
+def _char(data: dict[str, Any], key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or len(value) != 1:
+        raise DataFormatError(f"vocabulary: field {key!r} must be a single character, not {value!r}")
     return value
 
 

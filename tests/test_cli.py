@@ -45,7 +45,7 @@ def test_translate_arguments_stdin_and_json(capsys, monkeypatch) -> None:
     expected = Seq2SeqModel.load().translate(SAMPLES)
     assert main(["translate", *SAMPLES]) == 0
     assert capsys.readouterr().out.splitlines() == expected == ["2021-03-03"] * 3
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(SAMPLES) + "\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(SAMPLES) + "\n").encode())))
     assert main(["translate", "--json", "--batch-size", "2", "--steps"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == expected

@@ -153,7 +153,7 @@ def tiny(request, tmp_path_factory) -> tuple[Bundle, object]:
 @pytest.mark.parametrize("max_length", [None, 3, 12])
 def test_decodes_equal_the_example_loop(tiny, strategy, batch_size, max_length) -> None:
     bundle, weights = tiny
-    model = Seq2SeqModel(bundle, DecodeOptions(strategy=strategy, batch_size=batch_size, max_length=max_length))
+    model = Seq2SeqModel(bundle, DecodeOptions(strategy=strategy, batch_size=batch_size, max_length=max_length, allow_empty=True))
     expected = numpy_example_decode(weights, TINY_VOCAB.encode_sources(TEXTS), TINY_VOCAB, max_length)
     results = model.decode(TEXTS)
     assert [(list(r.token_ids), r.stop_reason == "end") for r in results] == expected
@@ -172,14 +172,14 @@ def test_tiny_decodes_hit_the_cap_and_end(tiny) -> None:
 
 def test_stream_equals_decode(tiny) -> None:
     bundle, _ = tiny
-    model = Seq2SeqModel(bundle)
+    model = Seq2SeqModel(bundle, DecodeOptions(allow_empty=True))
     for text in TEXTS:
         assert "".join(model.stream(text)) == model.translate(text, strategy="steps")
 
 
 def test_fused_probabilities_equal_steps(tiny) -> None:
     bundle, _ = tiny
-    model = Seq2SeqModel(bundle)
+    model = Seq2SeqModel(bundle, DecodeOptions(allow_empty=True))
     for fused, steps in zip(model.decode(TEXTS, strategy="fused"), model.decode(TEXTS, strategy="steps"), strict=True):
         np.testing.assert_allclose(fused.probabilities, steps.probabilities, atol=1e-5)
 
