@@ -17,13 +17,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from s2s_onnx.runtime.errors import MissingExtraError
+
 SAMPLES = 10000
 
 
 def save_legacy_copy(keras_file: Path, target: Path) -> None:
-    """The same trained weights in a legacy Keras 2 (tf_keras) .h5 file."""
+    """The same trained weights in a legacy Keras 2 (tf_keras) .h5 file. Writing one needs ``tf_keras``, which
+    the ``export`` extra does not install (it pulls a second TensorFlow): ``pip install tf-keras --no-deps``."""
     import keras
-    import tf_keras
+
+    try:
+        import tf_keras
+    except ImportError as exc:
+        raise MissingExtraError(
+            "writing the legacy Keras 2 copy needs tf_keras: pip install tf-keras --no-deps"
+        ) from exc
 
     from s2s_onnx.models.inference import find_seq2seq
 

@@ -45,6 +45,11 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 def bench(args: argparse.Namespace) -> int:
     from .bench import BenchSettings, benchmark
 
+    if args.keras is not None:
+        from s2s_onnx.models.quiet import quiet_frameworks
+
+        quiet_frameworks(args.verbose)
+
     settings = BenchSettings(
         bundle=args.model,
         keras_file=args.keras,
@@ -65,7 +70,11 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    from s2s_onnx.models.quiet import quiet_frameworks
+
     from .demo import DemoSettings, run_demo
+
+    quiet_frameworks(args.verbose)
 
     defaults = DemoSettings()
     settings = DemoSettings(

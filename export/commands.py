@@ -58,6 +58,9 @@ def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str]]
 
 
 def run(args: argparse.Namespace) -> int:
+    from s2s_onnx.models.quiet import quiet_frameworks
+
+    quiet_frameworks(args.verbose)
     from .convert import ConvertOptions, convert
 
     vocab, sentences = resolve_vocabulary(args)

@@ -53,6 +53,9 @@ def _pairs_and_settings(args: argparse.Namespace) -> tuple[list[str], list[str],
 
 
 def run(args: argparse.Namespace) -> int:
+    from s2s_onnx.models.quiet import quiet_frameworks
+
+    quiet_frameworks(args.verbose)
     from .training import TrainSettings, save, train
 
     sources, targets, extra = _pairs_and_settings(args)

@@ -1,7 +1,7 @@
 """Find the encoder LSTM, decoder LSTM and Dense of a trained seq2seq model by its graph, and build the
 encoder model (``input -> [h, c]``) and decoder-step model (``[token, h, c] -> [probs, h, c]``).
 
-Works on Keras 3 models and on legacy Keras 2 (``tf_keras``) models alike: the graph is read from the
+Works on Keras 3 models and on legacy Keras 2 configs alike (see ``legacy_h5``): the graph is read from the
 functional config both write, never from layer names or order. The inference models are fresh Keras 3
 models carrying the trained weights, with explicitly named inputs.
 """
@@ -106,7 +106,7 @@ def _activation_name(value: Any) -> str:
 
 
 def find_seq2seq(model: Any) -> Seq2SeqSpec:
-    """Locate the encoder-decoder in a trained training model (Keras 3 or tf_keras)."""
+    """Locate the encoder-decoder in a trained training model (Keras 3, or a Keras 2 file's config)."""
     try:
         layer_configs = model.get_config()["layers"]
     except (AttributeError, KeyError, TypeError, NotImplementedError) as exc:

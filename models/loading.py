@@ -1,7 +1,6 @@
 """Load a trained training-model file: Keras 3 ``.keras``/``.h5`` or a legacy Keras 2 ``.h5``.
 
-Keras 3 cannot load a legacy Keras 2 seq2seq ``.h5`` (it fails on the LSTM's ``time_major`` argument and
-then on the old ``[x, h0, c0]`` call format), so those files are loaded with ``tf_keras``.
+Legacy Keras 2 ``.h5`` files are read without ``tf_keras`` (see :mod:`legacy_h5`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from s2s_onnx.runtime.errors import ModelFileNotFoundError, ModelFormatError, install_hint
+from s2s_onnx.runtime.errors import ModelFileNotFoundError, ModelFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any  # keras.Model or tf_keras.Model
+    model: Any  # a keras.Model (Keras 2 files are rebuilt as Keras 3 models)
     flavour: Flavour
     keras_version: str
 
@@ -65,11 +64,9 @@ def load_training_model(path: str | Path) -> LoadedModel:
     logger.info("loading %s (%s, Keras %s)", path, flavour, version)
     try:
         if flavour == "keras2-h5":
-            try:
-                import tf_keras
-            except ImportError as exc:
-                raise install_hint("export", "tf_keras (needed for legacy Keras 2 .h5 files)") from exc
-            model = tf_keras.models.load_model(path, compile=False)
+            from .legacy_h5 import load_legacy_h5
+
+            model = load_legacy_h5(path)
         else:
             import keras
 

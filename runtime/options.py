@@ -71,6 +71,8 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 
 
 def decode_bytes(batch: int, steps: int, vocab_size: int, encoder_len: int, encoder_width: int) -> int:
-    """Upper estimate of one batch decode's working memory: per generated token slot the fused graph's stacked
-    logits and their softmax (``8 * vocab_size`` bytes) plus ids and probabilities; the one-hot encoder input twice."""
-    return batch * (steps * (8 * vocab_size + 32) + 2 * encoder_len * encoder_width * 4)
+    """Upper estimate of one batch decode's peak working memory, measured rather than derived: per generated
+    token slot, the fused graph's stacked logits with the copies onnxruntime's ``Loop`` and the softmax after it
+    make (about ``20 * vocab_size`` bytes) plus the token ids, probabilities and the Python results
+    (about 100 bytes); the one-hot encoder input twice."""
+    return batch * (steps * (24 * vocab_size + 128) + 2 * encoder_len * encoder_width * 4)

@@ -130,7 +130,7 @@ def test_each_batch_is_printed_before_stdin_ends() -> None:
 
 @pytest.fixture(scope="module")
 def endless(tmp_path_factory) -> Path:
-    """A bundle whose decodes never emit the end token, wide enough (768) that 10,000 steps at batch 256 take
+    """A bundle whose decodes never emit the end token, wide enough (768) that 10,000 steps at batch 100 take
     minutes."""
     weights = random_weights(
         TINY_VOCAB.num_encoder_tokens, TINY_VOCAB.num_decoder_tokens, 768, seed=1, end_bias=(TINY_VOCAB.end_id, -60.0)
@@ -157,7 +157,7 @@ def test_ctrl_c_stops_a_long_fused_decode_within_a_second(endless: Path) -> None
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=UTF8, cwd="/"
     ) as process:
         assert process.stdin is not None
-        process.stdin.write(b"abc\n" * 256)
+        process.stdin.write(b"abc\n" * 100)
         process.stdin.close()
         time.sleep(2.5)  # loaded and well inside the decode (10,000 steps take minutes)
         assert process.poll() is None

@@ -116,3 +116,47 @@ def test_parity_failure_writes_nothing(tmp_path, capsys, keras_file, workdir) ->
         pytest.skip("ONNX matched Keras bit for bit")
     assert code == 2 and "disagree" in captured.err and "parity: FAIL" in captured.out
     assert_nothing_left(out)
+
+
+def test_interrupted_convert_leaves_nothing_and_no_traceback(tmp_path, keras_file, workdir) -> None:
+    """Ctrl-C in the middle of a conversion: one line, exit 130, no output and no temporary directory."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "s2s_onnx", "convert", str(keras_file), "--fused", "-o", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/") as process:
+        assert process.stderr is not None
+        seen = b""
+        while b"converted with tf2onnx" not in seen and process.poll() is None:
+            seen += process.stderr.read1(4096)  # the progress bar: tf2onnx is done, parity is next
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        process.wait(timeout=60)
+    after = (seen + rest).decode().split("\r")[-1].strip().splitlines()
+    assert process.returncode == 130 and after[-1] == "s2s-onnx: interrupted", (seen + rest).decode()
+    assert b"Traceback" not in seen + rest
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorflow_start_up_lines_stay_quiet(tmp_path, keras_file) -> None:
+    import subprocess
+    import sys
+
+    vocab = keras_file.parent / "vocabulary.json"
+    command = [
+        sys.executable,
+        "-m",
+        "s2s_onnx",
+        "convert",
+        str(keras_file),
+        "--vocab",
+        str(vocab),
+        "-o",
+        str(tmp_path / "b"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd="/")
+    assert done.returncode == 0, done.stderr
+    for noise in ("absl", "cuda drivers", "oneDNN", "WARNING", "Traceback"):
+        assert noise not in done.stderr, done.stderr

@@ -15,28 +15,26 @@ pytestmark = pytest.mark.keras
 SAMPLE = 24
 
 
-def legacy_keras2_h5(path: Path, vocab, sources: list[str], targets: list[str]) -> Path:
-    """A model trained briefly with tf_keras (legacy Keras 2) and saved as .h5."""
-    import tf_keras
-
-    enc_in = tf_keras.Input((None, vocab.num_encoder_tokens))
-    _, h, c = tf_keras.layers.LSTM(24, return_state=True)(enc_in)
-    dec_in = tf_keras.Input((None, vocab.num_decoder_tokens))
-    seq, _, _ = tf_keras.layers.LSTM(24, return_sequences=True, return_state=True)(dec_in, initial_state=[h, c])
-    model = tf_keras.Model([enc_in, dec_in], tf_keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq))
-    model.compile(optimizer=tf_keras.optimizers.RMSprop(0.01), loss="categorical_crossentropy")
-    dec_x, dec_y = vocab.encode_targets(targets)
-    model.fit([vocab.encode_sources(sources), dec_x], dec_y, batch_size=64, epochs=3, verbose=0)
-    model.save(path)
-    return path
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy-keras2"
 
 
 @pytest.fixture(scope="session")
-def legacy_file(workdir: Path, vocab, pairs_file: Path) -> Path:
-    from s2s_onnx.models.data import read_pairs
+def legacy_file() -> Path:
+    """A committed legacy Keras 2 .h5 (the example's unnamed layers, trained with tf_keras 2.21) with its vocabulary
+    and Keras 2's own teacher-forced outputs on fixed inputs (keras2_outputs.npz)."""
+    return LEGACY / "model.h5"
 
-    sources, targets = read_pairs(pairs_file)
-    return legacy_keras2_h5(workdir / "legacy.h5", vocab, sources, targets)
+
+def test_keras2_file_is_rebuilt_exactly_without_tf_keras(legacy_file: Path) -> None:
+    import sys
+
+    from s2s_onnx.models.loading import load_training_model
+
+    loaded = load_training_model(legacy_file)
+    stored = np.load(LEGACY / "keras2_outputs.npz")
+    probs = np.asarray(loaded.model([stored["encoder_input"], stored["decoder_input"]], training=False))
+    np.testing.assert_allclose(probs, stored["probs"], atol=1e-6, rtol=0)
+    assert loaded.flavour == "keras2-h5" and "tf_keras" not in sys.modules
 
 
 def test_flavours_are_detected(keras_file: Path, legacy_file: Path) -> None:
@@ -52,10 +50,13 @@ def test_flavours_are_detected(keras_file: Path, legacy_file: Path) -> None:
 def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, vocab, sources, workdir) -> None:
     import onnx
 
+    from s2s_onnx.export.commands import load_vocabulary
     from s2s_onnx.export.convert import ConvertOptions, convert
     from s2s_onnx.runtime.inspect import op_counts
 
     source = {"keras": keras_file, "h5": keras_file.with_suffix(".h5"), "legacy": legacy_file}[flavour]
+    if flavour == "legacy":
+        vocab = load_vocabulary(LEGACY / "vocabulary.json")
     result = convert(source, workdir / f"bundle-{flavour}", vocab, ConvertOptions(sentences=tuple(sources[:SAMPLE])))
     report = result.report
     assert report is not None and report.ok, report.format()

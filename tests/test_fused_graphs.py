@@ -153,7 +153,9 @@ def tiny(request, tmp_path_factory) -> tuple[Bundle, object]:
 @pytest.mark.parametrize("max_length", [None, 3, 12])
 def test_decodes_equal_the_example_loop(tiny, strategy, batch_size, max_length) -> None:
     bundle, weights = tiny
-    model = Seq2SeqModel(bundle, DecodeOptions(strategy=strategy, batch_size=batch_size, max_length=max_length, allow_empty=True))
+    model = Seq2SeqModel(
+        bundle, DecodeOptions(strategy=strategy, batch_size=batch_size, max_length=max_length, allow_empty=True)
+    )
     expected = numpy_example_decode(weights, TINY_VOCAB.encode_sources(TEXTS), TINY_VOCAB, max_length)
     results = model.decode(TEXTS)
     assert [(list(r.token_ids), r.stop_reason == "end") for r in results] == expected

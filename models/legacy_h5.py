@@ -1,0 +1,99 @@
+"""Legacy Keras 2 ``.h5`` training models, read without ``tf_keras``.
+
+Keras 3 cannot deserialise a Keras 2 seq2seq ``.h5`` (it fails on the LSTM's ``time_major`` argument and then
+on the old ``[x, h0, c0]`` call format), and ``tf_keras`` would pull in a second TensorFlow distribution. The
+file holds everything needed without either: the functional config (JSON) and each layer's weights. The
+encoder-decoder is found in that config by structure, exactly as for Keras 3 models, and rebuilt as a Keras 3
+training model of the same architecture with the same weights (the LSTM and Dense maths are the same in both).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from s2s_onnx.runtime.errors import ModelFormatError
+
+from .inference import LstmSpec, Seq2SeqSpec, find_seq2seq
+
+
+class _Layer:
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        self._weights = weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        return list(self._weights)
+
+
+class LegacyGraph:
+    """The functional config and weights of a Keras 2 ``.h5``, with the two methods ``find_seq2seq`` uses."""
+
+    def __init__(self, config: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
+        self._config, self._weights = config, weights
+
+    def get_config(self) -> dict[str, Any]:
+        return self._config
+
+    def get_layer(self, name: str) -> _Layer:
+        return _Layer(self._weights.get(name, []))
+
+
+def read_legacy_h5(path: Path) -> LegacyGraph:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs["model_config"]
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            group = handle["model_weights"]
+            weights = {}
+            for layer in group.attrs["layer_names"]:
+                name = layer.decode() if isinstance(layer, bytes) else str(layer)
+                names = [w.decode() if isinstance(w, bytes) else str(w) for w in group[name].attrs["weight_names"]]
+                weights[name] = [np.asarray(group[name][w]) for w in names]
+    except (KeyError, OSError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{path}: not a readable Keras 2 model file ({exc}); save it with model.save()") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ModelFormatError(f"{path}: its model_config is not a functional Keras model")
+    return LegacyGraph(config["config"], weights)
+
+
+def _lstm(spec: LstmSpec, **kwargs: Any) -> keras.layers.LSTM:
+    return keras.layers.LSTM(
+        spec.units,
+        activation=spec.activation,
+        recurrent_activation=spec.recurrent_activation,
+        use_bias=spec.use_bias,
+        return_state=True,
+        **kwargs,
+    )
+
+
+def training_model(spec: Seq2SeqSpec) -> keras.Model:
+    """A Keras 3 training model with ``spec``'s architecture, weights and input order."""
+    enc_in = keras.Input((None, spec.num_encoder_tokens), name="encoder_inputs")
+    enc_lstm = _lstm(spec.encoder, name=spec.layer_names[0])
+    _, h, c = enc_lstm(enc_in)
+    dec_in = keras.Input((None, spec.num_decoder_tokens), name="decoder_inputs")
+    dec_lstm = _lstm(spec.decoder, return_sequences=True, name=spec.layer_names[1])
+    seq, _, _ = dec_lstm(dec_in, initial_state=[h, c])
+    dense = keras.layers.Dense(
+        spec.num_output_tokens,
+        activation=spec.dense_activation,
+        use_bias=len(spec.dense_weights) > 1,
+        name=spec.layer_names[2],
+    )
+    model = keras.Model(spec.training_inputs(enc_in, dec_in), dense(seq), name="seq2seq_from_keras2")
+    enc_lstm.set_weights(list(spec.encoder.weights))
+    dec_lstm.set_weights(list(spec.decoder.weights))
+    dense.set_weights(list(spec.dense_weights))
+    return model
+
+
+def load_legacy_h5(path: Path) -> keras.Model:
+    """A Keras 2 ``.h5`` training model as an equivalent Keras 3 model."""
+    return training_model(find_seq2seq(read_legacy_h5(path)))
