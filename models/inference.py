@@ -185,7 +185,8 @@ def _lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
     )
 
 
-def _lstm(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
+def lstm_layer(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
+    """A fresh Keras 3 LSTM (returning its states) configured like ``spec``."""
     return keras.layers.LSTM(
         spec.units,
         activation=spec.activation,
@@ -206,7 +207,7 @@ def build_inference_models(model: Any) -> InferenceModels:
         )
     latent = spec.latent_dim
     enc_in = keras.Input((None, spec.num_encoder_tokens), name=names.ENCODER_INPUT)
-    enc_lstm = _lstm(spec.encoder, "encoder_lstm", sequences=False)
+    enc_lstm = lstm_layer(spec.encoder, "encoder_lstm", sequences=False)
     _, state_h, state_c = enc_lstm(enc_in)
     encoder = keras.Model(enc_in, [state_h, state_c], name="encoder")
     enc_lstm.set_weights(list(spec.encoder.weights))
@@ -214,7 +215,7 @@ def build_inference_models(model: Any) -> InferenceModels:
     dec_in = keras.Input((None, spec.num_decoder_tokens), name=names.DECODER_INPUT)
     h_in = keras.Input((latent,), name=names.STATE_H)
     c_in = keras.Input((latent,), name=names.STATE_C)
-    dec_lstm = _lstm(spec.decoder, "decoder_lstm", sequences=True)
+    dec_lstm = lstm_layer(spec.decoder, "decoder_lstm", sequences=True)
     seq, h_out, c_out = dec_lstm(dec_in, initial_state=[h_in, c_in])
     dense = keras.layers.Dense(
         spec.num_output_tokens,

@@ -18,7 +18,7 @@ import numpy as np
 
 from s2s_onnx.runtime.errors import ModelFormatError
 
-from .inference import LstmSpec, Seq2SeqSpec, find_seq2seq
+from .inference import Seq2SeqSpec, find_seq2seq, lstm_layer
 
 
 class _Layer:
@@ -62,24 +62,13 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
     return LegacyGraph(config["config"], weights)
 
 
-def _lstm(spec: LstmSpec, **kwargs: Any) -> keras.layers.LSTM:
-    return keras.layers.LSTM(
-        spec.units,
-        activation=spec.activation,
-        recurrent_activation=spec.recurrent_activation,
-        use_bias=spec.use_bias,
-        return_state=True,
-        **kwargs,
-    )
-
-
 def training_model(spec: Seq2SeqSpec) -> keras.Model:
     """A Keras 3 training model with ``spec``'s architecture, weights and input order."""
     enc_in = keras.Input((None, spec.num_encoder_tokens), name="encoder_inputs")
-    enc_lstm = _lstm(spec.encoder, name=spec.layer_names[0])
+    enc_lstm = lstm_layer(spec.encoder, spec.layer_names[0], sequences=False)
     _, h, c = enc_lstm(enc_in)
     dec_in = keras.Input((None, spec.num_decoder_tokens), name="decoder_inputs")
-    dec_lstm = _lstm(spec.decoder, return_sequences=True, name=spec.layer_names[1])
+    dec_lstm = lstm_layer(spec.decoder, spec.layer_names[1], sequences=True)
     seq, _, _ = dec_lstm(dec_in, initial_state=[h, c])
     dense = keras.layers.Dense(
         spec.num_output_tokens,

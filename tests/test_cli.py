@@ -115,3 +115,11 @@ def test_missing_export_extra_prints_install_hint(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "pip install 's2s-onnx[export]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.keras
+def test_demo_refuses_an_existing_output_directory(tmp_path: Path, capsys) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["demo", "-o", str(tmp_path)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

@@ -203,3 +203,22 @@ def test_over_long_requests_fail_clearly(tmp_path: Path) -> None:
         model.translate("abc", max_length=10**7)
     with pytest.raises(DecodeLimitError, match="lower batch_size or max_length"):
         model.translate(["3 March 2021"] * 4096, DecodeOptions(max_length=10000, batch_size=4096))
+
+
+def test_a_terminal_gets_each_line_answered_when_entered() -> None:
+    """On a tty, translate answers line by line (batch size 1), not when stdin ends."""
+    import pty
+
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "s2s_onnx", "translate", "--batch-size", "32"]
+    with subprocess.Popen(command, stdin=follower, stdout=subprocess.PIPE, env=UTF8, cwd="/") as process:
+        os.close(follower)
+        assert process.stdout is not None
+        os.write(leader, b"3 March 2021\n")
+        first = process.stdout.readline()  # answered while the terminal is still open
+        os.write(leader, b"dec 17 1960\n")
+        second = process.stdout.readline()
+        os.write(leader, b"\x04")  # Ctrl-D: end of input
+        process.wait(timeout=60)
+    os.close(leader)
+    assert (first, second) == (b"2021-03-03\n", b"1960-12-17\n") and process.returncode == 0

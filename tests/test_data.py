@@ -37,6 +37,7 @@ def test_dates_task_is_deterministic_and_correct() -> None:
     assert len(train_s) == 150 and len(val_s) == 50 and train_s + val_s == sources
 
 
+@pytest.mark.shared_data
 def test_shared_fra_eng_reads_when_present() -> None:
     path = Path(__file__).resolve().parents[2] / "shared" / "data" / "fra-eng.txt"
     if not path.is_file():
