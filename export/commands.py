@@ -40,7 +40,10 @@ def load_vocabulary(path: Path) -> Vocabulary:
         raise DataFormatError(f"{path}: not a JSON vocabulary ({exc})") from exc
     if not isinstance(data, dict):
         raise DataFormatError(f"{path}: not a JSON vocabulary object")
-    return Vocabulary.from_dict(data)
+    try:
+        return Vocabulary.from_token_lists(data) if "input_tokens" in data else Vocabulary.from_dict(data)
+    except DataFormatError as exc:
+        raise DataFormatError(f"{path}: {exc}") from exc
 
 
 def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str]]:

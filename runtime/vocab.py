@@ -110,6 +110,29 @@ class Vocabulary:
             pad_char=_char(data, "pad_char", PAD_CHAR),
         )
 
+    @classmethod
+    def from_token_lists(cls, data: dict[str, Any]) -> Vocabulary:
+        """The plain JSON any training script can write: ``tokenization``, ``input_tokens``, ``target_tokens``
+        (a token's position is its id), ``padding``, ``start``, ``end``, ``max_encoder_seq_length`` and
+        ``max_decoder_seq_length``. Character-level only for now: word-level and ``Embedding`` id vocabularies
+        (a ``""`` padding token) are refused with an error that says so."""
+        kind = data.get("tokenization", "char")
+        if kind != "char":
+            raise DataFormatError(
+                f"tokenization {kind!r} is not supported yet (character-level models only); "
+                "see the README's known limits"
+            )
+        tables = {key: _token_list(data, key) for key in ("input_tokens", "target_tokens")}
+        return cls(
+            input_chars=tables["input_tokens"],
+            target_chars=tables["target_tokens"],
+            max_encoder_len=_length(data, "max_encoder_seq_length", MAX_ENCODER_LEN),
+            max_decoder_len=_length(data, "max_decoder_seq_length", MAX_DECODER_LEN),
+            start_char=_char(data, "start", START_CHAR),
+            end_char=_char(data, "end", END_CHAR),
+            pad_char=_char(data, "padding", PAD_CHAR),
+        )
+
     # -- encoding ------------------------------------------------------------------------------------
     def clean(
         self, text: str, *, unknown: UnknownPolicy = "error", truncate: bool = False, allow_empty: bool = False
@@ -190,6 +213,19 @@ def _require(data: dict[str, Any], key: str, kind: type) -> Any:
     if kind is str and not value:
         raise DataFormatError(f"vocabulary: field {key!r} must not be empty")
     return value
+
+
+def _token_list(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    tokens = _require(data, key, list)
+    if not tokens:
+        raise DataFormatError(f"vocabulary: field {key!r} must not be empty")
+    for index, token in enumerate(tokens):
+        if not isinstance(token, str) or len(token) != 1:
+            raise DataFormatError(
+                f"vocabulary: {key}[{index}] is {token!r}; character-level vocabularies hold single characters "
+                "(word-level and Embedding id vocabularies are not supported yet)"
+            )
+    return tuple(tokens)
 
 
 def _length(data: dict[str, Any], key: str, ceiling: int) -> int:

@@ -175,3 +175,28 @@ def test_no_verify_writes_no_reference(keras_file, vocab, tmp_path: Path, capsys
     assert Seq2SeqModel.load(out).translate("abc") == Seq2SeqModel.load(keras_file.parent.parent / "bundle").translate(
         "abc", strategy="steps"
     )
+
+
+def test_convert_with_a_plain_token_list_vocabulary(keras_file: Path, vocab, tmp_path: Path, capsys) -> None:
+    """`--vocab` also takes the plain JSON any training script can write (token lists in id order)."""
+    from s2s_onnx.runtime.cli import main
+
+    plain = {
+        "tokenization": "char",
+        "input_tokens": list(vocab.input_chars),
+        "target_tokens": list(vocab.target_chars),
+        "padding": " ",
+        "start": "\t",
+        "end": "\n",
+        "max_encoder_seq_length": vocab.max_encoder_len,
+        "max_decoder_seq_length": vocab.max_decoder_len,
+    }
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(plain))
+    out = tmp_path / "bundle"
+    assert main(["convert", str(keras_file), "--vocab", str(path), "-o", str(out)]) == 0
+    assert "parity: PASS" in capsys.readouterr().out
+    assert Seq2SeqModel.load(out).vocabulary == vocab
+    path.write_text(json.dumps({**plain, "tokenization": "word"}))
+    assert main(["convert", str(keras_file), "--vocab", str(path), "-o", str(tmp_path / "word")]) == 2
+    assert "tokenization 'word' is not supported yet" in capsys.readouterr().err

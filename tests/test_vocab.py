@@ -69,3 +69,40 @@ def test_non_string_is_type_error(small: Vocabulary) -> None:
 def test_bad_dict_names_field() -> None:
     with pytest.raises(DataFormatError, match="max_encoder_len"):
         Vocabulary.from_dict({"input_chars": "ab", "target_chars": "\t\nx", "max_decoder_len": 3})
+
+
+def plain_json(vocab: Vocabulary) -> dict:
+    return {
+        "tokenization": "char",
+        "input_tokens": list(vocab.input_chars),
+        "target_tokens": list(vocab.target_chars),
+        "padding": " ",
+        "start": "\t",
+        "end": "\n",
+        "max_encoder_seq_length": vocab.max_encoder_len,
+        "max_decoder_seq_length": vocab.max_decoder_len,
+    }
+
+
+def test_plain_token_list_json_is_the_same_vocabulary() -> None:
+    vocab = Vocabulary.from_pairs(["Go.", "Hi."], ["Va !", "Salut !"])
+    assert Vocabulary.from_token_lists(plain_json(vocab)) == vocab
+    assert Vocabulary.from_token_lists(json.loads(json.dumps(plain_json(vocab)))).to_dict() == vocab.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tokenization": "word"}, "tokenization 'word' is not supported yet"),
+        ({"input_tokens": ["", "a"]}, "input_tokens[0] is ''"),
+        ({"target_tokens": ["\t", "\n", "hello"]}, "target_tokens[2] is 'hello'"),
+        ({"input_tokens": []}, "'input_tokens' must not be empty"),
+        ({"max_decoder_seq_length": 0}, "'max_decoder_seq_length' must be between 1 and"),
+        ({"end": "$"}, "end_char '$' is not among the target characters"),
+    ],
+)
+def test_plain_json_errors_name_the_field(change: dict, message: str) -> None:
+    vocab = Vocabulary.from_pairs(["Go."], ["Va !"])
+    with pytest.raises(DataFormatError) as info:
+        Vocabulary.from_token_lists({**plain_json(vocab), **change})
+    assert message in str(info.value)
