@@ -6,14 +6,17 @@ One dataclass, written by the exporter and read by the runtime.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .architecture import Architecture
 from .errors import BundleFormatError, BundleReadError, DataFormatError, ModelFileNotFoundError
 from .vocab import Vocabulary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # version 1: the classic LSTM, vocabulary as character strings
 CONFIG_NAME = "config.json"
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
@@ -51,11 +54,19 @@ class BundleConfig:
     format_version: int = FORMAT_VERSION
     fused: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    architecture: Architecture | None = None  # None: the classic LSTM of latent_dim
+
+    @property
+    def model(self) -> Architecture:
+        """What the bundle holds (format 1 bundles all hold the classic LSTM)."""
+        return self.architecture or Architecture.classic_lstm(self.latent_dim, (STATE_H, STATE_C))
 
     def to_dict(self) -> dict[str, Any]:
+        """The format-2 JSON form (token tables as lists in id order), whatever version was read."""
         return {
-            "format_version": self.format_version,
-            "vocabulary": self.vocabulary.to_dict(),
+            "format_version": FORMAT_VERSION,
+            "model": self.model.to_dict(),
+            "vocabulary": self.vocabulary.to_token_lists(),
             "latent_dim": self.latent_dim,
             "opset": self.opset,
             "fused": self.fused,
@@ -72,27 +83,40 @@ class BundleConfig:
         """Read and validate the JSON form; every error names ``source`` and the field."""
         fields = _Fields(data, source)
         version = fields.integer("format_version", 1, 1_000)
-        if version != FORMAT_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             raise BundleFormatError(
-                f"{source}: format_version {version!r} is not supported (this s2s-onnx reads {FORMAT_VERSION}); "
-                "re-export the bundle with this version's 's2s-onnx convert'"
+                f"{source}: format_version {version!r} is not supported (this s2s-onnx reads "
+                f"{', '.join(map(str, SUPPORTED_VERSIONS))}); re-export the bundle with this version's "
+                "'s2s-onnx convert', or upgrade s2s-onnx"
             )
+        vocabulary = fields.get("vocabulary", dict)
         try:
-            vocab = Vocabulary.from_dict(fields.get("vocabulary", dict))
+            vocab = Vocabulary.from_dict(vocabulary) if version == 1 else Vocabulary.from_token_lists(vocabulary)
         except DataFormatError as exc:
             raise BundleFormatError(f"{source}: {exc}; re-export the bundle") from exc
+        latent = fields.integer("latent_dim", 1, MAX_LATENT)
+        classic = Architecture.classic_lstm(latent, (STATE_H, STATE_C))
+        architecture = classic if version == 1 else Architecture.from_dict(fields.get("model", dict), source)
+        widths = sorted({state.width for state in architecture.states})
+        if architecture.cell == "lstm" and architecture.direction == "forward" and widths != [latent]:
+            raise BundleFormatError(f"{source}: model.states have widths {widths} but latent_dim is {latent}")
+        architecture.check_supported(classic, source)
         return cls(
             vocabulary=vocab,
-            latent_dim=fields.integer("latent_dim", 1, MAX_LATENT),
+            latent_dim=latent,
             opset=fields.integer("opset", 7, 100),
             format_version=version,
             fused=fields.get("fused", bool, False),
             provenance=fields.get("provenance", dict, {}),
+            architecture=architecture,
         )
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / CONFIG_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        # Lists of plain values (the token tables) on one line each: strings never hold a raw newline in JSON.
+        text = re.sub(r"\[\n\s+([^\[\]{}]*?)\n\s*\]", lambda m: "[" + re.sub(r",\n\s+", ", ", m.group(1)) + "]", text)
+        path.write_text(text + "\n", encoding="utf-8")
         return path
 
     @classmethod

@@ -110,6 +110,19 @@ class Vocabulary:
             pad_char=_char(data, "pad_char", PAD_CHAR),
         )
 
+    def to_token_lists(self) -> dict[str, Any]:
+        """The plain JSON form (token lists in id order) that :meth:`from_token_lists` reads."""
+        return {
+            "tokenization": "char",
+            "input_tokens": list(self.input_chars),
+            "target_tokens": list(self.target_chars),
+            "padding": self.pad_char,
+            "start": self.start_char,
+            "end": self.end_char,
+            "max_encoder_seq_length": self.max_encoder_len,
+            "max_decoder_seq_length": self.max_decoder_len,
+        }
+
     @classmethod
     def from_token_lists(cls, data: dict[str, Any]) -> Vocabulary:
         """The plain JSON any training script can write: ``tokenization``, ``input_tokens``, ``target_tokens``

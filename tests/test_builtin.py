@@ -194,7 +194,7 @@ def test_bad_bundles(tmp_path: Path) -> None:
     _edit_config(broken, format_version=99)
     with pytest.raises(BundleFormatError, match="format_version 99"):
         Seq2SeqModel.load(broken)
-    _edit_config(broken, format_version=1, latent_dim=None)
+    _edit_config(broken, format_version=2, latent_dim=None)
     with pytest.raises(BundleFormatError, match="latent_dim"):
         Seq2SeqModel.load(broken)
     shutil.copy(default_model_path() / "config.json", broken / "config.json")
@@ -203,7 +203,7 @@ def test_bad_bundles(tmp_path: Path) -> None:
         Seq2SeqModel.load(broken)
     shutil.copy(default_model_path() / "decoder.onnx", broken / "decoder.onnx")
     vocabulary = json.loads((broken / "config.json").read_text())["vocabulary"]
-    _edit_config(broken, vocabulary={**vocabulary, "target_chars": vocabulary["target_chars"] + "%"})
+    _edit_config(broken, vocabulary={**vocabulary, "target_tokens": [*vocabulary["target_tokens"], "%"]})
     with pytest.raises(
         BundleFormatError, match="has 14 target characters but decoder.onnx decoder_inputs has width 13"
     ):
@@ -215,16 +215,28 @@ BAD_CONFIGS = [
     ({"format_version": True}, "'format_version' must be an integer, not bool"),
     ({"provenance": "abc"}, "'provenance' must be a JSON object, not str"),
     ({"latent_dim": 0}, "'latent_dim' must be between 1 and"),
-    ({"latent_dim": 17}, "17 latent but encoder.onnx state_h has width"),
+    ({"latent_dim": 17}, "model.states have widths [256] but latent_dim is 17"),
+    (
+        {"latent_dim": 17, "model.states": [{"name": "state_h", "width": 17}, {"name": "state_c", "width": 17}]},
+        "17 latent but encoder.onnx state_h has width 256",
+    ),
     ({"opset": "17"}, "'opset' must be an integer"),
     ({"vocabulary": []}, "'vocabulary' must be a JSON object"),
-    ({"vocabulary.pad_char": ["x"]}, "'pad_char' must be a single character"),
-    ({"vocabulary.start_char": "ab"}, "'start_char' must be a single character"),
-    ({"vocabulary.max_decoder_len": 10**9}, "'max_decoder_len' must be between 1 and 9999"),
-    ({"vocabulary.max_encoder_len": 0}, "'max_encoder_len' must be between 1 and"),
-    ({"vocabulary.input_chars": ""}, "'input_chars' must not be empty"),
-    ({"vocabulary.target_chars": 7}, "'target_chars' must be str, not int"),
-    ({"vocabulary.end_char": "Z"}, "end_char 'Z' is not among the target characters"),
+    ({"vocabulary.padding": ["x"]}, "'padding' must be a single character"),
+    ({"vocabulary.start": "ab"}, "'start' must be a single character"),
+    ({"vocabulary.max_decoder_seq_length": 10**9}, "'max_decoder_seq_length' must be between 1 and 9999"),
+    ({"vocabulary.max_encoder_seq_length": 0}, "'max_encoder_seq_length' must be between 1 and"),
+    ({"vocabulary.input_tokens": []}, "'input_tokens' must not be empty"),
+    ({"vocabulary.target_tokens": 7}, "'target_tokens' must be list, not int"),
+    ({"vocabulary.end": "Z"}, "end_char 'Z' is not among the target characters"),
+    ({"vocabulary.tokenization": "word"}, "tokenization 'word' is not supported yet"),
+    ({"model": "lstm"}, "field 'model' must be a JSON object"),
+    ({"model.cell": "transformer"}, "model.cell must be one of lstm, gru"),
+    ({"model.layers": 0}, "model.layers must be an integer from 1 to 64"),
+    ({"model.states": []}, "model.states must be a non-empty list"),
+    ({"model.cell": "gru"}, "describes a 1-layer forward gru model"),
+    ({"model.layers": 2}, "describes a 2-layer forward lstm model"),
+    ({"model.direction": "bidirectional"}, "describes a 1-layer bidirectional lstm"),
 ]
 
 
@@ -235,15 +247,25 @@ def test_every_config_field_is_validated_at_load(tmp_path: Path, changes: dict, 
     bundle = _copy(tmp_path)
     config = json.loads((bundle / "config.json").read_text())
     for key, value in changes.items():
-        if key.startswith("vocabulary."):
-            config["vocabulary"][key.split(".", 1)[1]] = value
-        else:
-            config[key] = value
+        section, _, field = key.rpartition(".")
+        (config[section] if section else config)[field] = value
     (bundle / "config.json").write_text(json.dumps(config))
     with pytest.raises(BundleFormatError) as info:
         Bundle.open(bundle)
     assert message in str(info.value)
     assert str(bundle) in str(info.value)
+
+
+def test_format_1_bundles_still_load(tmp_path: Path, model) -> None:
+    """A bundle written before format 2 (the built-in model's own config as it shipped, committed) decodes the same."""
+    bundle = _copy(tmp_path)
+    shutil.copy(Path(__file__).parent / "fixtures" / "dates-config-v1.json", bundle / "config.json")
+    old = Seq2SeqModel.load(bundle)
+    assert old.config.format_version == 1 and old.config.model == model.config.model
+    assert old.vocabulary == model.vocabulary
+    texts = [r["text"] for r in REFERENCE]
+    assert old.translate(texts) == model.translate(texts)
+    assert json.loads((bundle / "config.json").read_text())["vocabulary"]["input_chars"]  # really format 1
 
 
 def test_config_that_is_not_an_object_or_not_json(tmp_path: Path) -> None:

@@ -118,18 +118,19 @@ def test_example_workflow_rebuilds_vocabulary_from_data(workdir, pairs_file, sou
 
 def test_fused_bundle_layout(bundle: Path) -> None:
     config = json.loads((bundle / "config.json").read_text())
-    assert config["format_version"] == 1 and config["fused"] is True
+    assert config["format_version"] == 2 and config["fused"] is True
+    assert config["model"] == {
+        "cell": "lstm",
+        "layers": 1,
+        "direction": "forward",
+        "input": "one_hot",
+        "tokenization": "char",
+        "states": [{"name": "state_h", "width": 32}, {"name": "state_c", "width": 32}],
+    }
     assert {"encoder.onnx", "decoder.onnx", "greedy.onnx", "config.json", "reference.json"} <= {
         p.name for p in bundle.iterdir()
     }
-    for key in (
-        "input_chars",
-        "target_chars",
-        "max_encoder_len",
-        "max_decoder_len",
-        "start_char",
-        "end_char",
-    ):
+    for key in ("input_tokens", "target_tokens", "max_encoder_seq_length", "max_decoder_seq_length", "start", "end"):
         assert key in config["vocabulary"]
     for key in ("keras_version", "tensorflow_version", "tf2onnx_version", "source_sha256"):
         assert key in config["provenance"]
