@@ -182,15 +182,10 @@ def test_convert_with_a_plain_token_list_vocabulary(keras_file: Path, vocab, tmp
     """`--vocab` also takes the plain JSON any training script can write (token lists in id order)."""
     from s2s_onnx.runtime.cli import main
 
-    plain = {
-        "tokenization": "char",
-        "input_tokens": list(vocab.input_chars),
-        "target_tokens": list(vocab.target_chars),
-        "padding": " ",
-        "start": "\t",
-        "end": "\n",
-        "max_encoder_seq_length": vocab.max_encoder_len,
-        "max_decoder_seq_length": vocab.max_decoder_len,
+    plain = vocab.to_token_lists()
+    assert set(plain) == {"tokenization", "input_tokens", "target_tokens", "padding", "start", "end"} | {
+        "max_encoder_seq_length",
+        "max_decoder_seq_length",
     }
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps(plain))
