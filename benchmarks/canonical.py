@@ -34,7 +34,7 @@ def save_legacy_copy(keras_file: Path, target: Path) -> None:
             "writing the legacy Keras 2 copy needs tf_keras: pip install tf-keras --no-deps"
         ) from exc
 
-    from s2s_onnx.models.inference import find_seq2seq
+    from s2s_onnx.models.graph_search import find_seq2seq
 
     spec = find_seq2seq(keras.saving.load_model(keras_file))
     enc_in = tf_keras.Input((None, spec.num_encoder_tokens))

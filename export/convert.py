@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -15,9 +16,11 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from s2s_onnx.models.graph_search import Seq2SeqSpec
 from s2s_onnx.models.inference import InferenceModels, build_inference_models, split_max_abs_diff
 from s2s_onnx.models.loading import LoadedModel, load_training_model
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.architecture import Architecture
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.config import BundleConfig
 from s2s_onnx.runtime.errors import ParityError, VocabularyMismatchError
@@ -103,6 +106,12 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     return encoder, decoder
 
 
+def architecture_of(spec: Seq2SeqSpec) -> Architecture:
+    """What ``config.json`` says about the model: the decoder step's states and the encoder's direction."""
+    classic = Architecture.classic_lstm(spec.latent_dim, (names.STATE_H, names.STATE_C))
+    return dataclasses.replace(classic, direction="bidirectional" if spec.bidirectional else "forward")
+
+
 def _provenance(
     model_path: Path, loaded: LoadedModel, models: InferenceModels, graphs: dict[str, Any]
 ) -> dict[str, Any]:
@@ -152,7 +161,14 @@ def convert(
         bar.stage("split into encoder and decoder step")
         graphs = _graphs(models, vocabulary, opts, bar)
         provenance = _provenance(model_path, loaded, models, graphs)
-        config = BundleConfig(vocabulary, models.spec.latent_dim, opts.opset, fused=opts.fused, provenance=provenance)
+        config = BundleConfig(
+            vocabulary,
+            models.spec.latent_dim,
+            opts.opset,
+            fused=opts.fused,
+            provenance=provenance,
+            architecture=architecture_of(models.spec),
+        )
         with atomic_directory(target, opts.force) as work:
             for name, graph in graphs.items():
                 onnx.save(graph, work / name)

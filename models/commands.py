@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
         default=None,
         help="initial LSTM forget-gate bias (Keras: 1.0; the dates task: 3.0)",
     )
+    p.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="Bidirectional LSTM encoder (its states concatenated into a decoder of twice --latent-dim)",
+    )
     p.add_argument("--format", choices=("keras", "h5"), default="keras", help="saved model format")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help="output directory")
@@ -59,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from .training import TrainSettings, save, train
 
     sources, targets, extra = _pairs_and_settings(args)
-    settings = TrainSettings(latent_dim=args.latent_dim, batch_size=args.batch_size, seed=args.seed, **extra)
+    settings = TrainSettings(
+        latent_dim=args.latent_dim,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        bidirectional=args.bidirectional,
+        **extra,
+    )
     print(
         f"training on {len(sources)} pairs for {settings.epochs} epochs "
         f"(latent {settings.latent_dim}, {settings.optimizer})"

@@ -1,14 +1,10 @@
-"""Find the encoder LSTM, decoder LSTM and Dense of a trained seq2seq model by its graph, and build the
-encoder model (``input -> [h, c]``) and decoder-step model (``[token, h, c] -> [probs, h, c]``).
-
-Works on Keras 3 models and on legacy Keras 2 configs alike (see ``legacy_h5``): the graph is read from the
-functional config both write, never from layer names or order. The inference models are fresh Keras 3
-models carrying the trained weights, with explicitly named inputs.
+"""Build the encoder model (``input -> [h, c]``) and decoder-step model (``[token, h, c] -> [probs, h, c]``) of a
+trained seq2seq model found by :func:`graph_search.find_seq2seq`. The inference models are fresh Keras 3 models
+carrying the trained weights, with explicitly named inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,52 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from s2s_onnx.runtime import config as names
-from s2s_onnx.runtime.errors import NotEncoderDecoderError
 
-Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
-
-
-@dataclass(frozen=True)
-class LstmSpec:
-    units: int
-    input_width: int
-    activation: str
-    recurrent_activation: str
-    use_bias: bool
-    weights: tuple[np.ndarray, ...]
-
-
-@dataclass(frozen=True)
-class Seq2SeqSpec:
-    """What the inference models need: both LSTMs and the Dense, with weights."""
-
-    encoder: LstmSpec
-    decoder: LstmSpec
-    dense_weights: tuple[np.ndarray, ...]
-    dense_activation: str
-    layer_names: tuple[str, str, str]  # encoder LSTM, decoder LSTM, Dense in the source model
-    encoder_input_position: int = 0  # which of the training model's inputs feeds the encoder
-
-    def training_inputs(self, encoder_input: object, decoder_input: object) -> list[object]:
-        """Arrange inputs in the training model's own order."""
-        pair = [encoder_input, decoder_input]
-        return pair if self.encoder_input_position == 0 else pair[::-1]
-
-    @property
-    def latent_dim(self) -> int:
-        return self.encoder.units
-
-    @property
-    def num_encoder_tokens(self) -> int:
-        return self.encoder.input_width
-
-    @property
-    def num_decoder_tokens(self) -> int:
-        return self.decoder.input_width
-
-    @property
-    def num_output_tokens(self) -> int:
-        return int(self.dense_weights[0].shape[1])
+from .graph_search import LstmSpec, Seq2SeqSpec, find_seq2seq
 
 
 @dataclass(frozen=True)
@@ -70,119 +22,6 @@ class InferenceModels:
     encoder: keras.Model
     decoder: keras.Model
     spec: Seq2SeqSpec
-
-
-def _refs(node: Any) -> Iterator[Ref]:
-    """Every tensor reference in one inbound node, in Keras 3 or Keras 2 config format."""
-    if isinstance(node, dict):
-        history = node.get("keras_history") if "keras_history" in node else None
-        if history is None and isinstance(node.get("config"), dict):
-            history = node["config"].get("keras_history")
-        if history is not None:
-            yield (str(history[0]), int(history[1]), int(history[2]))
-            return
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, (list, tuple)):
-        if len(node) >= 3 and isinstance(node[0], str) and isinstance(node[1], int) and isinstance(node[2], int):
-            yield (node[0], node[1], node[2])
-            if len(node) > 3:
-                yield from _refs(node[3])
-            return
-        for item in node:
-            yield from _refs(item)
-
-
-def _class_name(layer_config: dict[str, Any]) -> str:
-    return str(layer_config.get("class_name", "")).rsplit(">", 1)[-1].rsplit(".", 1)[-1]
-
-
-def _activation_name(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):  # Keras 3 may serialise functions as objects
-        return str(value.get("config", value.get("class_name", "")))
-    return str(value)
-
-
-def find_seq2seq(model: Any) -> Seq2SeqSpec:
-    """Locate the encoder-decoder in a trained training model (Keras 3, or a Keras 2 file's config)."""
-    try:
-        layer_configs = model.get_config()["layers"]
-    except (AttributeError, KeyError, TypeError, NotImplementedError) as exc:
-        raise NotEncoderDecoderError(
-            f"model is not a functional Keras model ({type(model).__name__}); expected the seq2seq training "
-            "model with two inputs (encoder, decoder)"
-        ) from exc
-    by_name = {cfg.get("name") or cfg["config"]["name"]: cfg for cfg in layer_configs}
-    inbound = {name: [r for r in _refs(cfg.get("inbound_nodes", []))] for name, cfg in by_name.items()}
-    kinds = {name: _class_name(cfg) for name, cfg in by_name.items()}
-    lstms = [n for n, k in kinds.items() if k == "LSTM"]
-    found = ", ".join(f"{n} ({k})" for n, k in kinds.items() if k not in ("InputLayer",))
-    if len(lstms) != 2:
-        raise NotEncoderDecoderError(
-            f"expected an LSTM encoder-decoder (2 LSTM layers), found {len(lstms)} LSTM layers; layers: {found}"
-        )
-    decoder_name = encoder_name = None
-    for name in lstms:
-        other = next(n for n in lstms if n != name)
-        state_refs = {r[2] for r in inbound[name] if r[0] == other}
-        if {1, 2} <= state_refs:
-            decoder_name, encoder_name = name, other
-    if decoder_name is None or encoder_name is None:
-        raise NotEncoderDecoderError(
-            "found two LSTM layers but neither is initialised with the other's states (state_h, state_c); "
-            f"layers: {found}"
-        )
-    enc_cfg, dec_cfg = by_name[encoder_name]["config"], by_name[decoder_name]["config"]
-    if enc_cfg.get("return_sequences") or not enc_cfg.get("return_state"):
-        raise NotEncoderDecoderError(
-            f"encoder LSTM {encoder_name!r} must have return_state=True and return_sequences=False"
-        )
-    if not dec_cfg.get("return_sequences"):
-        raise NotEncoderDecoderError(f"decoder LSTM {decoder_name!r} must have return_sequences=True")
-    denses = [n for n in by_name if any(r[0] == decoder_name and r[2] == 0 for r in inbound[n])]
-    if len(denses) != 1 or kinds[denses[0]] != "Dense":
-        what = ", ".join(f"{n} ({kinds[n]})" for n in denses) or "nothing"
-        raise NotEncoderDecoderError(
-            f"expected a Dense layer on the decoder LSTM's output sequence, found {what}; layers: {found}"
-        )
-    dense_name = denses[0]
-    for name, cfg in ((encoder_name, enc_cfg), (decoder_name, dec_cfg)):
-        for flag in ("go_backwards", "stateful", "time_major"):
-            if cfg.get(flag):
-                raise NotEncoderDecoderError(f"LSTM {name!r} uses {flag}=True, which is not supported")
-        sources = [r[0] for r in inbound[name] if r[0] not in lstms]
-        for source in sources:
-            if kinds[source] != "InputLayer":
-                raise NotEncoderDecoderError(
-                    f"LSTM {name!r} reads from {source!r} ({kinds[source]}); only a plain Input is supported "
-                    "before each LSTM"
-                )
-    dense_layer = model.get_layer(dense_name)
-    config = model.get_config()
-    input_order = [ref[0] for ref in _refs(config.get("input_layers", []))]
-    encoder_source = next((r[0] for r in inbound[encoder_name] if kinds.get(r[0]) == "InputLayer"), None)
-    return Seq2SeqSpec(
-        encoder=_lstm_spec(model.get_layer(encoder_name), enc_cfg),
-        decoder=_lstm_spec(model.get_layer(decoder_name), dec_cfg),
-        dense_weights=tuple(np.asarray(w) for w in dense_layer.get_weights()),
-        dense_activation=_activation_name(by_name[dense_name]["config"].get("activation", "linear")),
-        layer_names=(encoder_name, decoder_name, dense_name),
-        encoder_input_position=input_order.index(encoder_source) if encoder_source in input_order else 0,
-    )
-
-
-def _lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
-    weights = tuple(np.asarray(w) for w in layer.get_weights())
-    return LstmSpec(
-        units=int(cfg["units"]),
-        input_width=int(weights[0].shape[0]),
-        activation=_activation_name(cfg.get("activation", "tanh")),
-        recurrent_activation=_activation_name(cfg.get("recurrent_activation", "sigmoid")),
-        use_bias=bool(cfg.get("use_bias", True)),
-        weights=weights,
-    )
 
 
 def lstm_layer(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
@@ -198,19 +37,27 @@ def lstm_layer(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
     )
 
 
+def encoder_states(spec: Seq2SeqSpec, inputs: Any, name: str) -> tuple[Any, Any, Any]:
+    """The encoder on ``inputs``: ``(state_h, state_c, layer)``; a bidirectional encoder's forward and backward
+    states are concatenated in the training model's order. Set the weights on ``layer`` afterwards."""
+    if not spec.bidirectional:
+        layer = lstm_layer(spec.encoder, name, sequences=False)
+        _, state_h, state_c = layer(inputs)
+        return state_h, state_c, layer
+    layer = keras.layers.Bidirectional(lstm_layer(spec.encoder, f"{name}_cell", sequences=False), name=name)
+    _, fw_h, fw_c, bw_h, bw_c = layer(inputs)
+    pairs = ([bw_h, fw_h], [bw_c, fw_c]) if spec.backward_first else ([fw_h, bw_h], [fw_c, bw_c])
+    return keras.layers.Concatenate()(pairs[0]), keras.layers.Concatenate()(pairs[1]), layer
+
+
 def build_inference_models(model: Any) -> InferenceModels:
     """Encoder and decoder-step Keras 3 models carrying ``model``'s trained weights."""
     spec = find_seq2seq(model)
-    if spec.encoder.units != spec.decoder.units:
-        raise NotEncoderDecoderError(
-            f"encoder has {spec.encoder.units} units but decoder has {spec.decoder.units}; they must match"
-        )
     latent = spec.latent_dim
     enc_in = keras.Input((None, spec.num_encoder_tokens), name=names.ENCODER_INPUT)
-    enc_lstm = lstm_layer(spec.encoder, "encoder_lstm", sequences=False)
-    _, state_h, state_c = enc_lstm(enc_in)
+    state_h, state_c, enc_layer = encoder_states(spec, enc_in, "encoder_lstm")
     encoder = keras.Model(enc_in, [state_h, state_c], name="encoder")
-    enc_lstm.set_weights(list(spec.encoder.weights))
+    enc_layer.set_weights(list(spec.encoder.weights))
 
     dec_in = keras.Input((None, spec.num_decoder_tokens), name=names.DECODER_INPUT)
     h_in = keras.Input((latent,), name=names.STATE_H)

@@ -18,7 +18,8 @@ import numpy as np
 
 from s2s_onnx.runtime.errors import ModelFormatError
 
-from .inference import Seq2SeqSpec, find_seq2seq, lstm_layer
+from .graph_search import Seq2SeqSpec, find_seq2seq
+from .inference import encoder_states, lstm_layer
 
 
 class _Layer:
@@ -65,8 +66,7 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
 def training_model(spec: Seq2SeqSpec) -> keras.Model:
     """A Keras 3 training model with ``spec``'s architecture, weights and input order."""
     enc_in = keras.Input((None, spec.num_encoder_tokens), name="encoder_inputs")
-    enc_lstm = lstm_layer(spec.encoder, spec.layer_names[0], sequences=False)
-    _, h, c = enc_lstm(enc_in)
+    h, c, enc_lstm = encoder_states(spec, enc_in, spec.layer_names[0])
     dec_in = keras.Input((None, spec.num_decoder_tokens), name="decoder_inputs")
     dec_lstm = lstm_layer(spec.decoder, spec.layer_names[1], sequences=True)
     seq, _, _ = dec_lstm(dec_in, initial_state=[h, c])

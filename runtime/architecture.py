@@ -2,13 +2,14 @@
 
 The recurrent cell, the layer count, the encoder's direction, the state tensors the decoder step carries
 (names and widths), the input kind (one-hot or token ids) and the tokenization (characters or words). This
-runtime decodes the classic shape (one forward LSTM layer each side, one-hot characters); a bundle that
-describes anything else is refused at load with an error that says what it holds and what is supported.
+runtime decodes the classic shape (one LSTM layer each side, the encoder forward or bidirectional, one-hot
+characters); a bundle that describes anything else is refused at load with an error that says what it holds
+and what is supported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import BundleFormatError
@@ -72,14 +73,15 @@ class Architecture:
             states=_states(data.get("states"), source),
         )
 
-    def check_supported(self, supported: Architecture, source: str) -> None:
-        """This runtime decodes ``supported`` only (more families come with later versions)."""
-        if self != supported:
+    def check_supported(self, classic: Architecture, source: str) -> None:
+        """This runtime decodes ``classic`` with a forward or bidirectional encoder (the decoder step is the same
+        LSTM either way); more families come with later versions."""
+        if self not in (classic, replace(classic, direction="bidirectional")):
             raise BundleFormatError(
                 f"{source} describes a {self.layers}-layer {self.direction} {self.cell} model with {self.input} "
                 f"{self.tokenization} inputs and states {[(s.name, s.width) for s in self.states]}; this s2s-onnx "
-                f"decodes one forward LSTM layer with one-hot characters and states "
-                f"{[(s.name, s.width) for s in supported.states]}"
+                f"decodes one LSTM layer (forward or bidirectional encoder) with one-hot characters and states "
+                f"{[(s.name, s.width) for s in classic.states]}"
             )
 
 

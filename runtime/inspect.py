@@ -10,6 +10,7 @@ from typing import Any
 import onnxruntime as ort
 
 from . import config as names
+from .architecture import Architecture
 from .bundle import Bundle
 
 
@@ -41,11 +42,20 @@ def _shape(arg: ort.NodeArg) -> str:
     return "[" + ", ".join(str(d) if d is not None else "?" for d in arg.shape) + "]"
 
 
+def describe_architecture(model: Architecture) -> str:
+    states = ", ".join(f"{s.name} [{s.width}]" for s in model.states)
+    return (
+        f"{model.layers}-layer {model.cell.upper()}, {model.direction} encoder, {model.input.replace('_', '-')} "
+        f"{model.tokenization} inputs; decoder states {states}"
+    )
+
+
 def _header(bundle: Bundle) -> list[str]:
     config, vocab = bundle.config, bundle.vocabulary
     return [
         f"bundle {bundle.path}",
         f"  format version {config.format_version}, opset {config.opset}, latent {config.latent_dim}",
+        f"  model: {describe_architecture(config.model)}",
         f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output characters; "
         f"max encoder length {vocab.max_encoder_len}, max decoder length {vocab.max_decoder_len}; "
         f"start {vocab.start_char!r}, end {vocab.end_char!r}, pad {vocab.pad_char!r}",

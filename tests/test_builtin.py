@@ -236,7 +236,7 @@ BAD_CONFIGS = [
     ({"model.states": []}, "model.states must be a non-empty list"),
     ({"model.cell": "gru"}, "describes a 1-layer forward gru model"),
     ({"model.layers": 2}, "describes a 2-layer forward lstm model"),
-    ({"model.direction": "bidirectional"}, "describes a 1-layer bidirectional lstm"),
+    ({"model.input": "ids"}, "describes a 1-layer forward lstm model with ids char inputs"),
 ]
 
 
