@@ -18,6 +18,13 @@ PARITY_SENTENCES = 256
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("convert", help="convert a trained Keras model file to a verified ONNX bundle")
     p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help=".keras or .h5 training model")
+    p.add_argument(
+        "--decoder-model",
+        type=Path,
+        default=None,
+        metavar="DECODER_FILE",
+        help="convert a saved pair of inference models: MODEL_FILE is the encoder model, this the decoder model",
+    )
     vocab = p.add_mutually_exclusive_group()
     vocab.add_argument("--vocab", type=Path, help="vocabulary.json written by 's2s-onnx train'")
     vocab.add_argument("--data", type=Path, help="pairs file the model was trained on (rebuilds the vocabulary)")
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         fused=args.fused,
         force=args.force,
         progress=True,
+        decoder_model=args.decoder_model,
     )
     result = convert(args.model_file, args.output, vocab, options)
     if result.report is not None:

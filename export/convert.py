@@ -53,6 +53,7 @@ class ConvertOptions:
     fused: bool = False
     force: bool = False
     progress: bool = False
+    decoder_model: Path | None = None  # with it, model_file is the inference encoder model of a saved pair
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,17 @@ def convert(
     model_path, target = Path(model_file), Path(output)
     check_target(target, opts.force)
     with Progress(total=6 + int(opts.fused), enabled=opts.progress) as bar:
-        loaded = load_training_model(model_path)
+        loaded = load_training_model(model_path, opts.decoder_model)
         bar.stage(f"loaded {loaded.flavour} model")
         models = build_inference_models(loaded.model)
         check_vocabulary(vocabulary, models)
         bar.stage("split into encoder and decoder step")
         graphs = _graphs(models, vocabulary, opts, bar)
         provenance = _provenance(model_path, loaded, models, graphs)
+        if opts.decoder_model is not None:
+            provenance.update(
+                source_decoder_file=opts.decoder_model.name, source_decoder_sha256=sha256_of(opts.decoder_model)
+            )
         config = BundleConfig(
             vocabulary,
             models.spec.latent_dim,

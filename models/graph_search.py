@@ -86,6 +86,11 @@ def _refs(node: Any) -> Iterator[Ref]:
             yield from _refs(item)
 
 
+def model_refs(config: dict[str, Any], key: str) -> list[Ref]:
+    """The model's ``input_layers`` or ``output_layers`` as tensor references, in order."""
+    return list(_refs(config.get(key, [])))
+
+
 def _class_name(layer_config: dict[str, Any]) -> str:
     return str(layer_config.get("class_name", "")).rsplit(">", 1)[-1].rsplit(".", 1)[-1]
 
@@ -98,7 +103,7 @@ def _activation_name(value: Any) -> str:
     return str(value)
 
 
-class _Graph:
+class ConfigGraph:
     """The functional config as layers, their kinds and their inbound tensor references."""
 
     def __init__(self, model: Any) -> None:
@@ -122,6 +127,16 @@ class _Graph:
             "initialise an LSTM decoder, a Dense on the decoder's outputs, plain one-hot Inputs"
         )
 
+    def activation(self, name: str) -> str:
+        return _activation_name(self.by_name[name]["config"].get("activation", "linear"))
+
+    def check_widths(self, spec: Seq2SeqSpec) -> None:
+        width = spec.encoder.units * (2 if spec.bidirectional else 1)
+        if width != spec.decoder.units:
+            raise self.fail(
+                f"the encoder's states are {width} wide but the decoder LSTM has {spec.decoder.units} units"
+            )
+
     def is_bidirectional_lstm(self, name: str) -> bool:
         inner = self.by_name[name]["config"].get("layer", {})
         return self.kinds[name] == "Bidirectional" and isinstance(inner, dict) and _class_name(inner) == "LSTM"
@@ -142,7 +157,7 @@ class _Graph:
         return None
 
 
-def _find_encoder(graph: _Graph) -> tuple[str, str, bool]:
+def _find_encoder(graph: ConfigGraph) -> tuple[str, str, bool]:
     """(encoder, decoder, backward_first): the LSTM whose two initial states trace back to one encoder."""
     for decoder in (n for n, k in graph.kinds.items() if k == "LSTM"):
         states = [graph.state_source(r) for r in graph.inbound[decoder][1:]]
@@ -156,10 +171,13 @@ def _find_encoder(graph: _Graph) -> tuple[str, str, bool]:
             want = {k: v[::-1] if backward_first else v for k, v in BIDIRECTIONAL_STATES.items()}
             if kind == "bidirectional" and order == want:
                 return encoder, decoder, backward_first
-    raise graph.fail("found no LSTM decoder initialised with an encoder's (state_h, state_c)")
+    raise graph.fail(
+        "found no LSTM decoder initialised with an encoder's (state_h, state_c) (a pair of inference models "
+        "converts with --decoder-model DECODER_FILE)"
+    )
 
 
-def _check_layers(graph: _Graph, encoder: str, decoder: str) -> str:
+def _check_layers(graph: ConfigGraph, encoder: str, decoder: str) -> str:
     """Flags, sources and the Dense on the decoder; returns the Dense's name."""
     enc_cfg, dec_cfg = graph.lstm_config(encoder), graph.lstm_config(decoder)
     if enc_cfg.get("return_sequences") or not enc_cfg.get("return_state"):
@@ -180,7 +198,7 @@ def _check_layers(graph: _Graph, encoder: str, decoder: str) -> str:
     return denses[0]
 
 
-def _lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
+def lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
     weights = tuple(np.asarray(w) for w in layer.get_weights())
     return LstmSpec(
         units=int(cfg["units"]),
@@ -194,22 +212,31 @@ def _lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
 
 def find_seq2seq(model: Any) -> Seq2SeqSpec:
     """Locate the encoder-decoder in a trained training model (Keras 3, or a Keras 2 file's config)."""
-    graph = _Graph(model)
+    graph = ConfigGraph(model)
     encoder, decoder, backward_first = _find_encoder(graph)
     dense = _check_layers(graph, encoder, decoder)
-    input_order = [ref[0] for ref in _refs(graph.config.get("input_layers", []))]
+    input_order = [ref[0] for ref in model_refs(graph.config, "input_layers")]
     encoder_source = graph.inbound[encoder][0][0]
-    spec = Seq2SeqSpec(
-        encoder=_lstm_spec(model.get_layer(encoder), graph.lstm_config(encoder)),
-        decoder=_lstm_spec(model.get_layer(decoder), graph.lstm_config(decoder)),
-        dense_weights=tuple(np.asarray(w) for w in model.get_layer(dense).get_weights()),
-        dense_activation=_activation_name(graph.by_name[dense]["config"].get("activation", "linear")),
-        layer_names=(encoder, decoder, dense),
+    return build_spec(
+        (graph, encoder),
+        (graph, decoder, dense),
         encoder_input_position=input_order.index(encoder_source) if encoder_source in input_order else 0,
         bidirectional=graph.kinds[encoder] == "Bidirectional",
         backward_first=backward_first,
     )
-    width = spec.encoder.units * (2 if spec.bidirectional else 1)
-    if width != spec.decoder.units:
-        raise graph.fail(f"the encoder's states are {width} wide but the decoder LSTM has {spec.decoder.units} units")
+
+
+def build_spec(encoder: tuple[ConfigGraph, str], decoder: tuple[ConfigGraph, str, str], **details: Any) -> Seq2SeqSpec:
+    """The spec from ``(graph, encoder layer)`` and ``(graph, decoder LSTM, Dense)``, which may be one model's
+    graph or an inference pair's two; ``details`` are the remaining :class:`Seq2SeqSpec` fields."""
+    (enc_graph, enc_name), (dec_graph, dec_name, dense) = encoder, decoder
+    spec = Seq2SeqSpec(
+        encoder=lstm_spec(enc_graph.model.get_layer(enc_name), enc_graph.lstm_config(enc_name)),
+        decoder=lstm_spec(dec_graph.model.get_layer(dec_name), dec_graph.lstm_config(dec_name)),
+        dense_weights=tuple(np.asarray(w) for w in dec_graph.model.get_layer(dense).get_weights()),
+        dense_activation=dec_graph.activation(dense),
+        layer_names=(enc_name, dec_name, dense),
+        **details,
+    )
+    enc_graph.check_widths(spec)
     return spec

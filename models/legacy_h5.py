@@ -18,7 +18,7 @@ import numpy as np
 
 from s2s_onnx.runtime.errors import ModelFormatError
 
-from .graph_search import Seq2SeqSpec, find_seq2seq
+from .graph_search import Seq2SeqSpec
 from .inference import encoder_states, lstm_layer
 
 
@@ -81,8 +81,3 @@ def training_model(spec: Seq2SeqSpec) -> keras.Model:
     dec_lstm.set_weights(list(spec.decoder.weights))
     dense.set_weights(list(spec.dense_weights))
     return model
-
-
-def load_legacy_h5(path: Path) -> keras.Model:
-    """A Keras 2 ``.h5`` training model as an equivalent Keras 3 model."""
-    return training_model(find_seq2seq(read_legacy_h5(path)))

@@ -55,8 +55,9 @@ def detect_flavour(path: Path) -> tuple[Flavour, str]:
     )
 
 
-def load_training_model(path: str | Path) -> LoadedModel:
-    """Load a trained model file of any supported flavour, without compiling it."""
+def load_graph(path: str | Path) -> tuple[Any, Flavour, str]:
+    """A model file as something with ``get_config``/``get_layer``: a Keras 3 model, or a Keras 2 file's config
+    and weights (``legacy_h5.LegacyGraph``). Returns (graph, flavour, Keras version that saved it)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileNotFoundError(f"model file {str(path)!r} does not exist")
@@ -64,14 +65,30 @@ def load_training_model(path: str | Path) -> LoadedModel:
     logger.info("loading %s (%s, Keras %s)", path, flavour, version)
     try:
         if flavour == "keras2-h5":
-            from .legacy_h5 import load_legacy_h5
+            from .legacy_h5 import read_legacy_h5
 
-            model = load_legacy_h5(path)
-        else:
-            import keras
+            return read_legacy_h5(path), flavour, version
+        import keras
 
-            model = keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False), flavour, version
     except (ValueError, TypeError, OSError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFormatError(f"{path}: Keras could not load this model ({first[:300]})") from exc
-    return LoadedModel(model=model, flavour=flavour, keras_version=version)
+
+
+def load_training_model(path: str | Path, decoder_model: str | Path | None = None) -> LoadedModel:
+    """Load a trained training model of any supported flavour, without compiling it; Keras 2 files are rebuilt
+    as the same Keras 3 model. With ``decoder_model``, ``path`` is the inference encoder model and the pair is
+    rebuilt as the training model it came from (see ``inference_pair``)."""
+    from .graph_search import find_seq2seq
+    from .legacy_h5 import training_model
+
+    graph, flavour, version = load_graph(path)
+    if decoder_model is not None:
+        from .inference_pair import find_pair
+
+        decoder_graph, _, _ = load_graph(decoder_model)
+        return LoadedModel(training_model(find_pair(graph, decoder_graph)), flavour, version)
+    if flavour == "keras2-h5":
+        return LoadedModel(training_model(find_seq2seq(graph)), flavour, version)
+    return LoadedModel(model=graph, flavour=flavour, keras_version=version)

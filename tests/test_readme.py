@@ -69,9 +69,17 @@ def scratch(tmp_path_factory, pairs_file: Path) -> Path:
     enc_in = keras.Input((None, vocab.num_encoder_tokens))
     _, h, c = keras.layers.LSTM(8, return_state=True)(enc_in)
     dec_in = keras.Input((None, vocab.num_decoder_tokens))
-    seq, _, _ = keras.layers.LSTM(8, return_sequences=True, return_state=True)(dec_in, initial_state=[h, c])
-    out = keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq)
-    keras.Model([enc_in, dec_in], out).save(root / "s2s_model.keras")
+    decoder_lstm, dense = (
+        keras.layers.LSTM(8, return_sequences=True, return_state=True),
+        keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax"),
+    )
+    seq, _, _ = decoder_lstm(dec_in, initial_state=[h, c])
+    keras.Model([enc_in, dec_in], dense(seq)).save(root / "s2s_model.keras")
+    # the example's inference pair, as the seed walk-through saves it
+    keras.Model(enc_in, [h, c]).save(root / "encoder_model.h5")
+    states = [keras.Input((8,)), keras.Input((8,))]
+    seq, h2, c2 = decoder_lstm(dec_in, initial_state=states)
+    keras.Model([dec_in, *states], [dense(seq), h2, c2]).save(root / "decoder_model.h5")
     return root
 
 
@@ -105,6 +113,7 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
     assert ran >= 7
     assert (scratch / "dates-bundle" / "greedy.onnx").is_file()
     assert (scratch / "fra-bundle" / "config.json").is_file()
+    assert (scratch / "pair-bundle" / "config.json").is_file()
     assert (scratch / "bench-results" / "bench.json").is_file()
 
 
