@@ -118,3 +118,14 @@ def test_train_command_makes_a_bidirectional_model(tmp_path: Path, pairs_file: P
     assert main([*args, "--bidirectional", "-o", str(tmp_path / "run")]) == 0
     spec = find_seq2seq(load_training_model(tmp_path / "run" / "model.keras").model)
     assert spec.bidirectional and not spec.backward_first and (spec.encoder.units, spec.decoder.units) == (6, 12)
+
+
+def test_the_benchmark_runs_on_the_family(bi_bundles, workdir: Path, tmp_path: Path) -> None:
+    from s2s_onnx.runtime.cli import main
+
+    out = tmp_path / "bench"
+    args = ["bench", "--model", str(bi_bundles["keras"]), "--keras", str(workdir / "bi" / "model.keras")]
+    assert main([*args, "--quick", "--steps", "3", "--batch-sizes", "1", "--out", str(out)]) == 0
+    records = json.loads((out / "bench.json").read_text())["results"]
+    decoding = [r for r in records if not r["row"].startswith("floor")]
+    assert len(decoding) >= 6 and all(r["tokens_match_runtime"] is True for r in decoding)
