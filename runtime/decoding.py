@@ -194,6 +194,11 @@ class Cancellation:
             self._runs.append(options)
         return options
 
+    def release(self, options: ort.RunOptions) -> None:
+        """Forget the ``RunOptions`` of a finished run (a long stream would otherwise keep them all)."""
+        with self._lock:
+            self._runs = [o for o in self._runs if o is not options]
+
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True

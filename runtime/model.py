@@ -191,6 +191,9 @@ class Seq2SeqModel:
             if cancel is not None and cancel.cancelled:
                 raise DecodeCancelledError("the decode was cancelled before it finished") from exc
             raise
+        finally:
+            if cancel is not None and run_options is not None:
+                cancel.release(run_options)
 
     def _check_memory(self, batch: int, limit: int) -> None:
         vocab = self.vocabulary

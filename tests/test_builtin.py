@@ -344,3 +344,24 @@ def test_unreadable_files_say_so(tmp_path: Path, name: str) -> None:
     command = as_ordinary_user([sys.executable, "-c", UNREADABLE_SCRIPT, str(bundle)])
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd="/")
     assert f"cannot read {bundle / name}: permission denied" in done.stdout, done.stderr
+
+
+def test_cancellation_from_another_thread(model) -> None:
+    import threading
+
+    from s2s_onnx.runtime import Cancellation, DecodeCancelledError
+
+    done = Cancellation()
+    assert model.translate("3 March 2021", cancel=done) == "2021-03-03"
+    assert done._runs == []  # finished runs are released
+    cancelled = Cancellation()
+    cancelled.cancel()
+    for strategy in ("fused", "steps"):
+        with pytest.raises(DecodeCancelledError):
+            model.translate("3 March 2021", strategy=strategy, cancel=cancelled)
+    later = Cancellation()
+    timer = threading.Timer(0.2, later.cancel)
+    timer.start()
+    with pytest.raises(DecodeCancelledError):
+        model.decode(["3 March 2021"] * 20000, batch_size=64, cancel=later)
+    timer.cancel()
