@@ -365,3 +365,9 @@ def test_cancellation_from_another_thread(model) -> None:
     with pytest.raises(DecodeCancelledError):
         model.decode(["3 March 2021"] * 20000, batch_size=64, cancel=later)
     timer.cancel()
+
+
+def test_readme_triton_width_is_the_built_in_models() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    width = Bundle.open().vocabulary.num_encoder_tokens
+    assert f"dims: [ -1, -1, {width} ]" in readme and f"The input width ({width} here" in readme
