@@ -348,6 +348,7 @@ def test_unreadable_files_say_so(tmp_path: Path, name: str) -> None:
 
 def test_cancellation_from_another_thread(model) -> None:
     import threading
+    import time
 
     from s2s_onnx.runtime import Cancellation, DecodeCancelledError
 
@@ -359,12 +360,25 @@ def test_cancellation_from_another_thread(model) -> None:
     for strategy in ("fused", "steps"):
         with pytest.raises(DecodeCancelledError):
             model.translate("3 March 2021", strategy=strategy, cancel=cancelled)
-    later = Cancellation()
-    timer = threading.Timer(0.2, later.cancel)
-    timer.start()
-    with pytest.raises(DecodeCancelledError):
-        model.decode(["3 March 2021"] * 20000, batch_size=64, cancel=later)
-    timer.cancel()
+
+    class CancelledByAnotherThread(Cancellation):
+        """Cancelled from another thread while its third batch runs."""
+
+        batches = 0
+
+        def run_options(self):  # type: ignore[no-untyped-def]
+            options = super().run_options()
+            self.batches += 1
+            if self.batches == 3:
+                threading.Thread(target=self.cancel).start()
+                time.sleep(0.05)
+            return options
+
+    for strategy in ("fused", "steps"):
+        later = CancelledByAnotherThread()
+        with pytest.raises(DecodeCancelledError):
+            model.decode(["3 March 2021"] * 640, batch_size=64, strategy=strategy, cancel=later)
+        assert later.batches == 3
 
 
 def test_readme_triton_width_is_the_built_in_models() -> None:

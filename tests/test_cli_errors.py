@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,6 +119,8 @@ def test_json_output_is_valid_utf8_and_keep_going_keeps_lines_aligned() -> None:
 def test_each_batch_is_printed_before_stdin_ends() -> None:
     command = [sys.executable, "-m", "s2s_onnx", "translate", "--batch-size", "2"]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=UTF8, cwd="/") as process:
+        watchdog = threading.Timer(60, process.kill)  # a CLI that waited for stdin's end would hang the test
+        watchdog.start()
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(b"3 March 2021\n14 Jul 1989\n")
         process.stdin.flush()
@@ -125,6 +128,7 @@ def test_each_batch_is_printed_before_stdin_ends() -> None:
         process.stdin.write(b"dec 17 1960\n")
         process.stdin.close()
         rest = process.stdout.read()
+        watchdog.cancel()
     assert first == (b"2021-03-03\n", b"1989-07-14\n") and rest == b"1960-12-17\n"
 
 
@@ -212,6 +216,8 @@ def test_a_terminal_gets_each_line_answered_when_entered() -> None:
     leader, follower = pty.openpty()
     command = [sys.executable, "-m", "s2s_onnx", "translate", "--batch-size", "32"]
     with subprocess.Popen(command, stdin=follower, stdout=subprocess.PIPE, env=UTF8, cwd="/") as process:
+        watchdog = threading.Timer(60, process.kill)
+        watchdog.start()
         os.close(follower)
         assert process.stdout is not None
         os.write(leader, b"3 March 2021\n")
@@ -220,5 +226,6 @@ def test_a_terminal_gets_each_line_answered_when_entered() -> None:
         second = process.stdout.readline()
         os.write(leader, b"\x04")  # Ctrl-D: end of input
         process.wait(timeout=60)
+        watchdog.cancel()
     os.close(leader)
     assert (first, second) == (b"2021-03-03\n", b"1960-12-17\n") and process.returncode == 0
