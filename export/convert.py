@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import time
@@ -16,9 +15,9 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from s2s_onnx.models.graph_search import Seq2SeqSpec
 from s2s_onnx.models.inference import InferenceModels, build_inference_models, split_max_abs_diff
 from s2s_onnx.models.loading import LoadedModel, load_training_model
+from s2s_onnx.models.spec import Seq2SeqSpec
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.architecture import Architecture
 from s2s_onnx.runtime.bundle import Bundle
@@ -28,7 +27,7 @@ from s2s_onnx.runtime.inspect import op_counts
 from s2s_onnx.runtime.sessions import SessionConfig
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .graph import check_fused_lstm, name_dynamic_axes, rename_inputs, rename_outputs
+from .graph import check_recurrent_ops, name_dynamic_axes, rename_inputs, rename_outputs
 from .parity import DEFAULT_TOLERANCE, ParityReport, check_onnx
 from .progress import Progress
 from .writing import atomic_directory, check_target, sha256_of
@@ -65,52 +64,65 @@ class ConvertResult:
 
 
 def check_vocabulary(vocab: Vocabulary, models: InferenceModels) -> None:
+    """The token tables fit the model: one-hot widths equal, Embedding tables at least as large, and exactly one
+    output per target token."""
     spec = models.spec
     fix = "use the vocabulary the model was trained with (or the same --data and --num-samples)"
-    if vocab.num_encoder_tokens != spec.num_encoder_tokens:
+    sides = (
+        ("input", vocab.num_encoder_tokens, spec.num_encoder_tokens, spec.encoder_embedding is not None, "encoder"),
+        ("target", vocab.num_decoder_tokens, spec.num_decoder_tokens, spec.decoder_embedding is not None, "decoder"),
+    )
+    for what, have, takes, embedding, side in sides:
+        if have != takes and not (embedding and have < takes):
+            raise VocabularyMismatchError(
+                f"vocabulary has {have} {what} tokens but the model's {side} takes {takes}"
+                f"{' (Embedding input_dim)' if embedding else ''}; {fix}"
+            )
+    if vocab.num_decoder_tokens != spec.num_output_tokens:
         raise VocabularyMismatchError(
-            f"vocabulary has {vocab.num_encoder_tokens} input characters but the model's encoder takes "
-            f"{spec.num_encoder_tokens}; {fix}"
+            f"vocabulary has {vocab.num_decoder_tokens} target tokens but the model's Dense outputs "
+            f"{spec.num_output_tokens}; {fix}"
         )
-    if vocab.num_decoder_tokens != spec.num_decoder_tokens or vocab.num_decoder_tokens != spec.num_output_tokens:
-        raise VocabularyMismatchError(
-            f"vocabulary has {vocab.num_decoder_tokens} target characters but the model's decoder takes "
-            f"{spec.num_decoder_tokens} and outputs {spec.num_output_tokens}; {fix}"
-        )
+
+
+def _input_spec(name: str, embedding: object, width: int) -> tf.TensorSpec:
+    if embedding is not None:
+        return tf.TensorSpec((None, None), tf.int64, name=name)
+    return tf.TensorSpec((None, None, width), tf.float32, name=name)
 
 
 def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     """tf2onnx-convert the encoder and decoder-step models, with stable names and checks."""
     spec = models.spec
-    latent = spec.latent_dim
-    enc_sig = (tf.TensorSpec((None, None, spec.num_encoder_tokens), tf.float32, name=names.ENCODER_INPUT),)
+    states = architecture_of(spec, "char").states
+    state_in = [s.name for s in states]
+    state_out = [name + names.OUT_SUFFIX for name in state_in]
+    enc_sig = (_input_spec(names.ENCODER_INPUT, spec.encoder_embedding, spec.num_encoder_tokens),)
     encoder, _ = tf2onnx.convert.from_keras(models.encoder, input_signature=enc_sig, opset=opset)
     dec_sig = (
-        tf.TensorSpec((None, None, spec.num_decoder_tokens), tf.float32, name=names.DECODER_INPUT),
-        tf.TensorSpec((None, latent), tf.float32, name=names.STATE_H),
-        tf.TensorSpec((None, latent), tf.float32, name=names.STATE_C),
+        _input_spec(names.DECODER_INPUT, spec.decoder_embedding, spec.num_decoder_tokens),
+        *(tf.TensorSpec((None, s.width), tf.float32, name=s.name) for s in states),
     )
     decoder, _ = tf2onnx.convert.from_keras(models.decoder, input_signature=dec_sig, opset=opset)
     rename_inputs(encoder, [names.ENCODER_INPUT])
-    rename_outputs(encoder, [names.STATE_H, names.STATE_C])
-    rename_inputs(decoder, [names.DECODER_INPUT, names.STATE_H, names.STATE_C])
-    rename_outputs(decoder, [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT])
+    rename_outputs(encoder, state_in)
+    rename_inputs(decoder, [names.DECODER_INPUT, *state_in])
+    rename_outputs(decoder, [names.PROBS, *state_out])
     batch, batch_time = ("batch",), ("batch", "time")
-    name_dynamic_axes(encoder, {names.ENCODER_INPUT: batch_time, names.STATE_H: batch, names.STATE_C: batch})
-    dec_axes = {n: batch for n in (names.STATE_H, names.STATE_C, names.STATE_H_OUT, names.STATE_C_OUT)}
+    name_dynamic_axes(encoder, {names.ENCODER_INPUT: batch_time, **dict.fromkeys(state_in, batch)})
+    dec_axes = dict.fromkeys([*state_in, *state_out], batch)
     name_dynamic_axes(decoder, {names.DECODER_INPUT: batch_time, names.PROBS: batch_time, **dec_axes})
-    check_fused_lstm(encoder, "encoder")
-    check_fused_lstm(decoder, "decoder")
+    check_recurrent_ops(encoder, spec.cell, spec.layers, "encoder")
+    check_recurrent_ops(decoder, spec.cell, spec.layers, "decoder")
     encoder.graph.name, decoder.graph.name = "s2s_encoder", "s2s_decoder_step"
     onnx.checker.check_model(encoder)
     onnx.checker.check_model(decoder)
     return encoder, decoder
 
 
-def architecture_of(spec: Seq2SeqSpec) -> Architecture:
-    """What ``config.json`` says about the model: the decoder step's states and the encoder's direction."""
-    classic = Architecture.classic_lstm(spec.latent_dim, (names.STATE_H, names.STATE_C))
-    return dataclasses.replace(classic, direction="bidirectional" if spec.bidirectional else "forward")
+def architecture_of(spec: Seq2SeqSpec, tokenization: str) -> Architecture:
+    """What ``config.json`` says about the model."""
+    return spec.architecture(tokenization)
 
 
 def _provenance(
@@ -137,8 +149,9 @@ def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOpt
     graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
     if options.fused:
         from .fused import build_greedy
+        from .fused_weights import decoder_weights
 
-        graphs[names.GREEDY_NAME] = build_greedy(encoder, decoder, vocabulary, options.opset)
+        graphs[names.GREEDY_NAME] = build_greedy(encoder, decoder_weights(models.spec), vocabulary, options.opset)
         bar.stage("built fused greedy graph")
     return graphs
 
@@ -172,7 +185,7 @@ def convert(
             opts.opset,
             fused=opts.fused,
             provenance=provenance,
-            architecture=architecture_of(models.spec),
+            architecture=architecture_of(models.spec, vocabulary.tokenization),
         )
         with atomic_directory(target, opts.force) as work:
             for name, graph in graphs.items():
@@ -201,7 +214,12 @@ def verify_bundle(
     bundle: Bundle, training_model: object, models: InferenceModels, sentences: tuple[str, ...], tolerance: float
 ) -> ParityReport:
     vocab = bundle.vocabulary
-    clean = [s for s in sentences if all(c in vocab.input_index for c in s) and len(s) <= vocab.max_encoder_len]
+
+    def known(text: str) -> bool:
+        tokens = vocab.tokenize(text)
+        return 0 < len(tokens) <= vocab.max_encoder_len and all(t in vocab.input_index for t in tokens)
+
+    clean = [s for s in sentences if known(s)]
     report = check_onnx(models, bundle, clean, tolerance)
     report.split_max_abs_diff = split_max_abs_diff(training_model, models)
     return report

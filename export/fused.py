@@ -1,14 +1,15 @@
 """``greedy.onnx``: encoder plus the whole greedy loop in one ONNX graph, for a single ``run`` per batch.
 
 Built from small pieces, each testable on its own: :func:`greedy_tables` (weights -> constants),
-:func:`lstm_cell`, :func:`loop_body` and :func:`build_greedy` (the outer graph). The loop body is a
-hand-written LSTM cell arranged so that a step is as cheap as it can be:
+:func:`lstm_cell` / :func:`gru_cell`, :func:`loop_body` and :func:`build_greedy` (the outer graph). The loop body
+is a hand-written stack of LSTM or GRU cells arranged so that a step is as cheap as it can be:
 
-* one ``Gemm`` per step: ``h_t @ [W_dense | R^T] + [b_dense | 0]`` gives the logits of step t *and* the
-  recurrent half of step t+1's gates (the first step's gates are computed before the loop);
-* the one-hot input times the input weights is a row lookup (``Gather``) in a table that already holds
-  both LSTM biases;
-* gate columns are reordered to ``i f o | c`` so one ``Sigmoid`` and one ``Tanh`` cover them;
+* one ``Gemm`` on the top layer's state: ``h_t @ [W_dense | R_top] + [b_dense | b_R]`` gives the logits of step t
+  *and* the top layer's recurrent gates of step t+1 (the first step's are computed before the loop); lower
+  layers (stacked models) add one ``Gemm`` each for their own recurrent gates and one for their input;
+* the first layer's input (one-hot or ``Embedding``) times its input weights is a row lookup (``Gather``) in a
+  table that already holds the biases;
+* LSTM gate columns are reordered to ``i f o | c`` so one ``Sigmoid`` and one ``Tanh`` cover them;
 * no softmax in the loop: the argmax of the logits picks the token, and the chosen tokens' probabilities
   are computed once after the loop from the stacked logits;
 * the end token is moved to the last index, so "every row has emitted it" is ``min(max(seen)) == V-1``
@@ -29,7 +30,7 @@ from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .fused_weights import GreedyTables, greedy_tables
+from .fused_weights import DecoderWeights, GreedyTables, LayerTables, greedy_tables
 from .onnx_builder import GraphBuilder
 
 MIN_OPSET = 13
@@ -37,9 +38,9 @@ F32, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 ValueSpec = tuple[str, int, list[str | int]]  # name, element type, shape
 
 
-def lstm_cell(g: GraphBuilder, recurrent_part: str, table: str, token: str, c: str, hidden: int) -> tuple[str, str]:
-    """LSTM cell: gates = h@R^T (given) + table[token], gate order ``i f o c``; returns (h', c')."""
-    gates = g.one("Add", [recurrent_part, g.one("Gather", [table, token], axis=0)])
+def lstm_cell(g: GraphBuilder, inputs: str, recurrent: str, c: str, hidden: int) -> tuple[str, str]:
+    """LSTM cell from its input and recurrent gate parts (order ``i f o c``); returns (h', c')."""
+    gates = g.one("Add", [recurrent, inputs])
     ifo, cand = g.split(gates, [3 * hidden, hidden], axis=1)
     i, f, o = g.split(g.one("Sigmoid", [ifo]), [hidden, hidden, hidden], axis=1)
     c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [cand])])])
@@ -47,24 +48,76 @@ def lstm_cell(g: GraphBuilder, recurrent_part: str, table: str, token: str, c: s
     return h_new, c_new
 
 
-def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> onnx.GraphProto:
-    """One greedy step: ``(iter, cond, h, c, seen) -> (cond, h', c', seen', token, logits)``.
+def gru_cell(g: GraphBuilder, inputs: str, recurrent: str, h: str, hidden: int, candidate: str | None = None) -> str:
+    """GRU cell (gates ``z r h``) from its input part and recurrent part; ``candidate`` (reset_after=False): the
+    recurrent part holds only ``z r`` and the candidate's is ``(r * h) @ candidate``. Returns h'."""
+    x_zr, x_h = g.split(inputs, [2 * hidden, hidden], axis=1)
+    if candidate is None:
+        r_zr, r_h = g.split(recurrent, [2 * hidden, hidden], axis=1)
+    else:
+        r_zr = recurrent
+    z, r = g.split(g.one("Sigmoid", [g.one("Add", [x_zr, r_zr])]), [hidden, hidden], axis=1)
+    reset = g.one("Mul", [r, r_h]) if candidate is None else g.one("MatMul", [g.one("Mul", [r, h]), candidate])
+    h_hat = g.one("Tanh", [g.one("Add", [x_h, reset])])
+    return g.one("Add", [h_hat, g.one("Mul", [z, g.one("Sub", [h, h_hat])])])
 
-    ``constants`` names the outer-scope values the body reads: ``table``, ``joint``, ``joint_bias`` and
-    ``threshold`` (the loop continues while ``min(seen) < threshold``).
+
+def stack_step(
+    g: GraphBuilder, tables: GreedyTables, constants: dict[str, str], token: str, top_recurrent: str, states: list[str]
+) -> list[str]:
+    """One step of the whole stack for ``token``; ``states`` and the result list every layer's (h[, c])."""
+    x = g.one("Gather", [constants["table"], token], axis=0)
+    new_states: list[str] = []
+    h_new = ""
+    for depth, layer in enumerate(tables.layers):
+        own, states = states[: layer.state_count], states[layer.state_count :]
+        if depth:  # the layer below's new h is this layer's input
+            x = g.one("Gemm", [h_new, constants[f"kernel_{depth}"], constants[f"bias_{depth}"]])
+        top = depth == len(tables.layers) - 1
+        recurrent = top_recurrent if top else g.one("Gemm", [own[0], *_recurrent(constants, depth)])
+        if layer.cell == "lstm":
+            h_new, c_new = lstm_cell(g, x, recurrent, own[1], layer.hidden)
+            new_states += [h_new, c_new]
+        else:
+            h_new = gru_cell(g, x, recurrent, own[0], layer.hidden, constants.get(f"candidate_{depth}"))
+            new_states.append(h_new)
+    return new_states
+
+
+def _recurrent(constants: dict[str, str], depth: int) -> list[str]:
+    return [constants[f"recurrent_{depth}"], constants[f"recurrent_bias_{depth}"]]
+
+
+def state_specs(tables: GreedyTables) -> list[ValueSpec]:
+    """The loop-carried recurrent states, layer by layer."""
+    specs: list[ValueSpec] = []
+    for depth, layer in enumerate(tables.layers):
+        kinds = ("h", "c") if layer.cell == "lstm" else ("h",)
+        specs += [(f"{kind}{depth}", F32, ["batch", layer.hidden]) for kind in kinds]
+    return specs
+
+
+def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> onnx.GraphProto:
+    """One greedy step: ``(iter, cond, *states, seen) -> (cond, *states', seen', token, logits)``.
+
+    ``constants`` names the outer-scope values the body reads: ``table``, ``joint``, ``joint_bias``, each lower
+    layer's weights and ``threshold`` (the loop continues while ``min(seen) < threshold``).
     """
-    hidden, size = tables.hidden, tables.vocab_size
+    size = tables.vocab_size
+    top = tables.layers[-1]
     body = GraphBuilder(opset, prefix="b_")
-    joint_out = body.one("Gemm", ["h_in", constants["joint"], constants["joint_bias"]])
-    logits, recurrent_part = body.split(joint_out, [size, 4 * hidden], axis=1)
+    specs = state_specs(tables)
+    states_in = [f"{name}_in" for name, _, _ in specs]
+    top_h = states_in[-top.state_count]
+    joint_out = body.one("Gemm", [top_h, constants["joint"], constants["joint_bias"]])
+    logits, top_recurrent = body.split(joint_out, [size, tables.joint.shape[1] - size], axis=1)
     token = body.one("ArgMax", [logits], axis=1, keepdims=0)
-    h_new, c_new = lstm_cell(body, recurrent_part, constants["table"], token, "c_in", hidden)
+    states_new = stack_step(body, tables, constants, token, top_recurrent, states_in)
     seen = body.one("Max", ["seen_in", token])
     cond = body.one("Less", [body.reduce("ReduceMin", seen, axis=0), constants["threshold"]])
-    body.rename(
-        {cond: "cond_out", h_new: "h_out", c_new: "c_out", seen: "seen_out", token: "token_out", logits: "logits_out"}
-    )
-    state: list[ValueSpec] = [("h", F32, ["batch", hidden]), ("c", F32, ["batch", hidden]), ("seen", I64, ["batch"])]
+    renames = {new: f"{name}_out" for new, (name, _, _) in zip(states_new, specs, strict=True)}
+    body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out", **renames})
+    state: list[ValueSpec] = [*specs, ("seen", I64, ["batch"])]
     inputs: list[ValueSpec] = [("iter", I64, []), ("cond_in", BOOL, []), *((f"{n}_in", t, s) for n, t, s in state)]
     outputs: list[ValueSpec] = [("cond_out", BOOL, []), *((f"{n}_out", t, s) for n, t, s in state)]
     outputs += [("token_out", I64, ["batch"]), ("logits_out", F32, ["batch", size])]
@@ -78,43 +131,65 @@ def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> on
 
 
 def prefixed_encoder(encoder: onnx.ModelProto, prefix: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """The encoder's nodes and initializers with every internal name prefixed (graph input kept)."""
-    keep = {names.ENCODER_INPUT}
-
-    def rename(n: str) -> str:
-        return n if (not n or n in keep) else prefix + n
-
-    nodes = []
-    for index, node in enumerate(encoder.graph.node):
-        copy = onnx.NodeProto()
-        copy.CopyFrom(node)
-        copy.name = f"{prefix}{node.name or node.op_type}_{index}"
-        copy.input[:] = [rename(n) for n in node.input]
-        copy.output[:] = [rename(n) for n in node.output]
-        nodes.append(copy)
-    inits = []
-    for init in encoder.graph.initializer:
-        copy = onnx.TensorProto()
-        copy.CopyFrom(init)
-        copy.name = prefix + init.name
-        inits.append(copy)
-    return nodes, inits
+    """The encoder's nodes and initializers with every name prefixed, in subgraphs too (a ``Loop`` body reads
+    outer values by name), except the graph input."""
+    graph = onnx.GraphProto()
+    graph.CopyFrom(encoder.graph)
+    _prefix_names(graph, prefix, keep={names.ENCODER_INPUT, ""})
+    return list(graph.node), list(graph.initializer)
 
 
-def _loop(outer: GraphBuilder, tables: GreedyTables, h0: str, c0: str) -> tuple[str, str]:
-    """The first step (start token) before the loop, then the loop; returns (tokens, logits), time-major."""
-    size, hidden = tables.vocab_size, tables.hidden
+def _prefix_names(graph: onnx.GraphProto, prefix: str, keep: set[str]) -> None:
+    def rename(name: str) -> str:
+        return name if name in keep else prefix + name
+
+    for index, node in enumerate(graph.node):
+        node.name = f"{prefix}{node.name or node.op_type}_{index}"
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+        for attribute in node.attribute:
+            for subgraph in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                _prefix_names(subgraph, prefix, keep)
+    for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        value.name = rename(value.name)
+
+
+def layer_constants(outer: GraphBuilder, tables: GreedyTables) -> dict[str, str]:
+    """Outer-graph constants the loop reads: the token table, the joint weights, and each lower layer's."""
     constants = {
         "table": outer.const("token_table", tables.table),
         "joint": outer.const("joint_weight", tables.joint),
         "joint_bias": outer.const("joint_bias", tables.joint_bias),
     }
-    batch = outer.leading_dim(h0)
+    for depth, layer in enumerate(tables.layers):
+        constants.update(_layer_constants(outer, layer, depth, top=depth == len(tables.layers) - 1))
+    return constants
+
+
+def _layer_constants(outer: GraphBuilder, layer: LayerTables, depth: int, top: bool) -> dict[str, str]:
+    found = {}
+    if layer.kernel is not None and layer.bias is not None:
+        found[f"kernel_{depth}"] = outer.const(f"kernel_{depth}", layer.kernel)
+        found[f"bias_{depth}"] = outer.const(f"bias_{depth}", layer.bias)
+    if not top:
+        found[f"recurrent_{depth}"] = outer.const(f"recurrent_{depth}", layer.recurrent)
+        found[f"recurrent_bias_{depth}"] = outer.const(f"recurrent_bias_{depth}", layer.recurrent_bias)
+    if layer.candidate is not None:
+        found[f"candidate_{depth}"] = outer.const(f"candidate_{depth}", layer.candidate)
+    return found
+
+
+def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tuple[str, str]:
+    """The first step (start token) before the loop, then the loop; returns (tokens, logits), time-major."""
+    size = tables.vocab_size
+    constants = layer_constants(outer, tables)
+    batch = outer.leading_dim(states0[0])
     start_tokens = outer.one("Expand", [outer.const("start", np.array([tables.start], np.int64)), batch])
-    # The first Gemm's logits part is unused: only its recurrent part feeds the first cell.
-    first = outer.one("Gemm", [h0, constants["joint"], constants["joint_bias"]])
-    _, first_recurrent = outer.split(first, [size, 4 * hidden], 1)
-    h1, c1 = lstm_cell(outer, first_recurrent, constants["table"], start_tokens, c0, hidden)
+    # The first Gemm's logits part is unused: only its recurrent part feeds the first step's top layer.
+    top_h = states0[-tables.layers[-1].state_count]
+    first = outer.one("Gemm", [top_h, constants["joint"], constants["joint_bias"]])
+    _, first_recurrent = outer.split(first, [size, tables.joint.shape[1] - size], 1)
+    states1 = stack_step(outer, tables, constants, start_tokens, first_recurrent, states0)
     # Continue while min(seen) < threshold: the end position normally, one past it (never) without stop_at_end.
     end, never = np.array(tables.end, np.int64), np.array(tables.end + 1, np.int64)
     constants["threshold"] = outer.one(
@@ -123,8 +198,8 @@ def _loop(outer: GraphBuilder, tables: GreedyTables, h0: str, c0: str) -> tuple[
     seen0 = outer.one("ConstantOfShape", [batch], value=helper.make_tensor("v", I64, [1], [0]))
     body = loop_body(tables, constants, outer.opset)
     true = outer.const("true", np.array(True))
-    _, _, _, tokens, logits = outer.op("Loop", [names.GREEDY_MAX_LENGTH, true, h1, c1, seen0], 5, body=body)
-    return tokens, logits
+    outputs = outer.op("Loop", [names.GREEDY_MAX_LENGTH, true, *states1, seen0], len(states1) + 3, body=body)
+    return outputs[-2], outputs[-1]
 
 
 def _results(outer: GraphBuilder, tables: GreedyTables, tokens: str, logits: str) -> list[onnx.NodeProto]:
@@ -144,20 +219,29 @@ def _results(outer: GraphBuilder, tables: GreedyTables, tokens: str, logits: str
     ]
 
 
-def build_greedy(encoder: onnx.ModelProto, decoder: onnx.ModelProto, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
-    """Build ``greedy.onnx`` from the converted encoder and decoder-step graphs."""
+def encoder_input_info(encoder: onnx.ModelProto) -> onnx.ValueInfoProto:
+    """The encoder's input as the fused graph's: one-hot floats or token ids, as converted."""
+    info = onnx.ValueInfoProto()
+    info.CopyFrom(next(i for i in encoder.graph.input if i.name == names.ENCODER_INPUT))
+    return info
+
+
+def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
+    """Build ``greedy.onnx`` from the converted encoder graph (whose outputs are the states, layer by layer) and
+    the decoder's weights."""
     if opset < MIN_OPSET:
         raise ConversionError(f"--fused needs opset {MIN_OPSET} or newer, got {opset}")
-    tables = greedy_tables(decoder, vocab)
+    tables = greedy_tables(weights, vocab)
     outer = GraphBuilder(opset, prefix="g_")
     enc_nodes, enc_inits = prefixed_encoder(encoder, "enc_")
-    tokens, logits = _loop(outer, tables, "enc_" + names.STATE_H, "enc_" + names.STATE_C)
+    states0 = ["enc_" + output.name for output in encoder.graph.output]
+    tokens, logits = _loop(outer, tables, states0)
     result_nodes = _results(outer, tables, tokens, logits)
     graph = helper.make_graph(
         [*enc_nodes, *outer.nodes, *result_nodes],
         "s2s_greedy",
         [
-            helper.make_tensor_value_info(names.ENCODER_INPUT, F32, ["batch", "time", vocab.num_encoder_tokens]),
+            encoder_input_info(encoder),
             helper.make_tensor_value_info(names.GREEDY_MAX_LENGTH, I64, []),
             helper.make_tensor_value_info(names.GREEDY_STOP_AT_END, BOOL, []),
         ],

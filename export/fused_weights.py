@@ -1,82 +1,107 @@
-"""Weights of the converted decoder graph -> the constant tables of the fused greedy loop."""
+"""A decoder's trained weights -> the constant tables of the fused greedy loop.
+
+The weights come from the Keras model (:func:`decoder_weights`), in Keras' layout: kernels ``(input, gates)``,
+LSTM gates ``i f c o``, GRU gates ``z r h``. The tables reorder LSTM gates to ``i f o c`` (one ``Sigmoid`` covers
+``i f o``), fold the first layer's input weights, biases and any ``Embedding`` into one row per token, and put the
+end token last.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
+from s2s_onnx.models.spec import RnnSpec, Seq2SeqSpec
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
 
 
-def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    return {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+@dataclass(frozen=True)
+class CellWeights:
+    """One decoder layer in Keras' layout."""
+
+    cell: str  # "lstm" or "gru"
+    kernel: np.ndarray  # (input, gates * hidden)
+    recurrent: np.ndarray  # (hidden, gates * hidden)
+    bias: np.ndarray  # LSTM (4H,); GRU (2, 3H) with reset_after (input, recurrent), else (3H,)
+    reset_after: bool = True
+
+    @property
+    def hidden(self) -> int:
+        return int(self.recurrent.shape[0])
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+@dataclass(frozen=True)
+class DecoderWeights:
+    """The decoder stack, its Dense layer and the Embedding it reads (None: one-hot tokens)."""
+
+    layers: tuple[CellWeights, ...]
+    dense_kernel: np.ndarray  # (top hidden, vocab)
+    dense_bias: np.ndarray  # (vocab,)
+    embedding: np.ndarray | None = None  # (tokens, width)
 
 
-def lstm_weights(model: onnx.ModelProto, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(W, R, B) of the single ONNX LSTM node, checked to be a plain forward sigmoid/tanh LSTM."""
-    nodes = [n for n in model.graph.node if n.op_type == "LSTM"]
-    if len(nodes) != 1:
-        raise ConversionError(f"{what}: expected one LSTM node to build the fused graph, found {len(nodes)}")
-    node = nodes[0]
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    acts = [_text(a).lower() for a in attrs.get("activations", [])]
-    if acts and acts != ["sigmoid", "tanh", "tanh"]:
-        raise ConversionError(f"{what}: fused decoding supports sigmoid/tanh LSTMs only, found {acts}")
-    if _text(attrs.get("direction", b"forward")) != "forward" or attrs.get("clip"):
-        raise ConversionError(f"{what}: fused decoding supports forward LSTMs without clip only")
-    inits = initializers(model)
-    try:
-        weight, recurrent = inits[node.input[1]], inits[node.input[2]]
-    except KeyError as exc:
-        raise ConversionError(f"{what}: LSTM weights are not constant initializers") from exc
-    hidden = recurrent.shape[-1]
-    bias = inits.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
-    if bias is None:
-        bias = np.zeros((1, 8 * hidden), dtype=np.float32)
-    return weight[0], recurrent[0], bias[0]
-
-
-def dense_weights(model: onnx.ModelProto, hidden: int, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Dense kernel ``(hidden, vocab)`` and bias among the decoder's initializers, found by shape."""
-    inits = initializers(model)
-    kernels = [v for v in inits.values() if v.shape == (hidden, vocab_size)]
-    biases = [v for v in inits.values() if v.shape == (vocab_size,) and v.dtype == np.float32]
-    if len(kernels) != 1 or len(biases) > 1:
+def _cell_weights(spec: RnnSpec) -> CellWeights:
+    if (spec.activation, spec.recurrent_activation) != ("tanh", "sigmoid"):
         raise ConversionError(
-            f"decoder: could not identify the Dense kernel ({hidden}x{vocab_size}) and bias among the initializers"
+            f"--fused supports tanh/sigmoid cells, not activation={spec.activation!r}, "
+            f"recurrent_activation={spec.recurrent_activation!r}; convert without --fused"
         )
-    bias = biases[0] if biases else np.zeros(vocab_size, dtype=np.float32)
-    return kernels[0], bias
+    kernel, recurrent = spec.weights[0], spec.weights[1]
+    width = recurrent.shape[1]
+    default = np.zeros((2, width) if spec.cell == "gru" and spec.reset_after else width, np.float32)
+    bias = spec.weights[2] if spec.use_bias else default
+    return CellWeights(spec.cell, kernel, recurrent, bias, spec.reset_after)
 
 
-def ifog(blocks: np.ndarray, hidden: int) -> np.ndarray:
-    """Reorder ONNX gate blocks ``i o f c`` (along axis 0) to ``i f o c``: one Sigmoid covers ``i f o``."""
-    i, o, f, c = (blocks[k * hidden : (k + 1) * hidden] for k in range(4))
-    return np.concatenate([i, f, o, c], axis=0)
+def decoder_weights(spec: Seq2SeqSpec) -> DecoderWeights:
+    """The fused loop's weights from a model spec; refused (with the fix) for what the loop cannot compute."""
+    if spec.dense_activation != "softmax":
+        raise ConversionError(f"--fused needs a softmax Dense, not {spec.dense_activation!r}; convert without --fused")
+    kernel = spec.dense_weights[0]
+    bias = spec.dense_weights[1] if len(spec.dense_weights) > 1 else np.zeros(kernel.shape[1], np.float32)
+    embedding = spec.decoder_embedding.weights if spec.decoder_embedding is not None else None
+    return DecoderWeights(tuple(_cell_weights(layer) for layer in spec.decoder), kernel, bias, embedding)
+
+
+def ifoc(columns: np.ndarray, hidden: int) -> np.ndarray:
+    """Reorder Keras LSTM gate blocks ``i f c o`` (along the last axis) to ``i f o c``."""
+    i, f, c, o = (columns[..., k * hidden : (k + 1) * hidden] for k in range(4))
+    return np.concatenate([i, f, o, c], axis=-1)
+
+
+@dataclass(frozen=True)
+class LayerTables:
+    """One layer's constants in the loop's gate order."""
+
+    cell: str
+    hidden: int
+    recurrent: np.ndarray  # (hidden, R): the part of the gates computed from the layer's own state
+    recurrent_bias: np.ndarray  # (R,)
+    kernel: np.ndarray | None  # (hidden below, gates): layers above the first
+    bias: np.ndarray | None  # (gates,)
+    candidate: np.ndarray | None = None  # GRU without reset_after: (r * h) @ candidate
+
+    @property
+    def state_count(self) -> int:
+        return 2 if self.cell == "lstm" else 1
 
 
 @dataclass(frozen=True)
 class GreedyTables:
     """Constants of the fused loop, in a token order that puts the end token last.
 
-    ``table[t]`` is token t's input-weight row plus both LSTM biases (gates ``i f o c``); ``joint`` is
-    ``[W_dense | R^T]`` so one product gives a step's logits and the next step's recurrent gates.
+    ``table[t]`` is token t's first-layer input gates, biases included; ``joint`` is ``[W_dense | R_top]`` so one
+    product gives a step's logits and the top layer's recurrent gates for the next step.
     """
 
-    table: np.ndarray  # (vocab, 4 * hidden)
-    joint: np.ndarray  # (hidden, vocab + 4 * hidden)
-    joint_bias: np.ndarray  # (vocab + 4 * hidden,)
+    table: np.ndarray  # (vocab, gates of the first layer)
+    layers: tuple[LayerTables, ...]
+    joint: np.ndarray  # (top hidden, vocab + R_top)
+    joint_bias: np.ndarray  # (vocab + R_top,)
     perm: np.ndarray  # position in the loop's order -> original token id
     start: int  # the start token's position in the loop's order
-    hidden: int
 
     @property
     def vocab_size(self) -> int:
@@ -88,20 +113,52 @@ class GreedyTables:
         return self.vocab_size - 1
 
 
-def greedy_tables(decoder: onnx.ModelProto, vocab: Vocabulary) -> GreedyTables:
-    weight, recurrent, bias = lstm_weights(decoder, "decoder")
-    hidden = recurrent.shape[-1]
+def _split_bias(layer: CellWeights) -> tuple[np.ndarray, np.ndarray]:
+    """(input-side bias, recurrent-side bias) in the loop's gate order."""
+    hidden = layer.hidden
+    if layer.cell == "lstm":
+        return ifoc(layer.bias, hidden), np.zeros(4 * hidden, np.float32)
+    if layer.reset_after:
+        return layer.bias[0], layer.bias[1]
+    return layer.bias, np.zeros(2 * hidden, np.float32)
+
+
+def layer_tables(layer: CellWeights, first: bool) -> LayerTables:
+    hidden = layer.hidden
+    input_bias, recurrent_bias = _split_bias(layer)
+    order = (lambda m: ifoc(m, hidden)) if layer.cell == "lstm" else (lambda m: m)
+    recurrent, candidate = order(layer.recurrent), None
+    if layer.cell == "gru" and not layer.reset_after:
+        recurrent, candidate = layer.recurrent[:, : 2 * hidden], layer.recurrent[:, 2 * hidden :]
+    return LayerTables(
+        cell=layer.cell,
+        hidden=hidden,
+        recurrent=recurrent.astype(np.float32),
+        recurrent_bias=np.asarray(recurrent_bias, np.float32),
+        kernel=None if first else order(layer.kernel).astype(np.float32),
+        bias=None if first else np.asarray(input_bias, np.float32),
+        candidate=None if candidate is None else candidate.astype(np.float32),
+    )
+
+
+def greedy_tables(weights: DecoderWeights, vocab: Vocabulary) -> GreedyTables:
     size = vocab.num_decoder_tokens
-    kernel, dense_bias = dense_weights(decoder, hidden, size)
+    if weights.dense_kernel.shape[1] != size:
+        raise ConversionError(f"the Dense outputs {weights.dense_kernel.shape[1]} tokens but the vocabulary has {size}")
+    first = weights.layers[0]
     perm = np.array([i for i in range(size) if i != vocab.end_id] + [vocab.end_id], dtype=np.int64)
-    table = ifog(weight, hidden).T + ifog(bias[: 4 * hidden], hidden) + ifog(bias[4 * hidden :], hidden)
-    joint = np.concatenate([kernel[:, perm], ifog(recurrent, hidden).T], axis=1)
-    joint_bias = np.concatenate([dense_bias[perm], np.zeros(4 * hidden, np.float32)])
+    inputs = weights.embedding @ first.kernel if weights.embedding is not None else first.kernel
+    input_bias, _ = _split_bias(first)
+    order = (lambda m: ifoc(m, first.hidden)) if first.cell == "lstm" else (lambda m: m)
+    table = order(inputs[:size]) + input_bias
+    layers = tuple(layer_tables(layer, depth == 0) for depth, layer in enumerate(weights.layers))
+    top = layers[-1]
+    joint = np.concatenate([weights.dense_kernel[:, perm], top.recurrent], axis=1)
     return GreedyTables(
         table=table[perm].astype(np.float32),
+        layers=layers,
         joint=joint.astype(np.float32),
-        joint_bias=joint_bias.astype(np.float32),
+        joint_bias=np.concatenate([weights.dense_bias[perm], top.recurrent_bias]).astype(np.float32),
         perm=perm,
         start=int(np.nonzero(perm == vocab.start_id)[0][0]),
-        hidden=int(hidden),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from s2s_onnx.models.inference import InferenceModels, call_keras, random_one_hot
+from s2s_onnx.models.inference import InferenceModels, call_keras, random_inputs
 from s2s_onnx.models.reference import example_decode
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
@@ -98,20 +98,21 @@ def _compare_tensors(
     models: InferenceModels, bundle: Bundle, x: np.ndarray, rng: np.random.Generator, report: ParityReport
 ) -> None:
     """Encoder states, then decoder outputs for 1 and 4 random tokens, Keras vs ONNX on the same inputs."""
-    k_h, k_c = call_keras(models.encoder, [x])
-    o_h, o_c = bundle.encoder.run([names.STATE_H, names.STATE_C], {names.ENCODER_INPUT: x})
-    _update(report, "encoder state_h", k_h, o_h)
-    _update(report, "encoder state_c", k_c, o_c)
+    model = bundle.architecture
+    state_names = list(model.state_names)
+    keras_states = call_keras(models.encoder, [x])
+    onnx_states = bundle.encoder.run(state_names, {names.ENCODER_INPUT: x})
+    for name, k, o in zip(state_names, keras_states, onnx_states, strict=True):
+        _update(report, f"encoder {name}", k, o)
+    width, ids = bundle.vocabulary.num_decoder_tokens, model.target_input == "ids"
     for steps in (1, 4):
-        tokens = random_one_hot(rng, x.shape[0], steps, bundle.vocabulary.num_decoder_tokens)
-        k_p, k_h2, k_c2 = call_keras(models.decoder, [tokens, k_h, k_c])
-        o_p, o_h2, o_c2 = bundle.decoder.run(
-            [names.PROBS, names.STATE_H_OUT, names.STATE_C_OUT],
-            {names.DECODER_INPUT: tokens, names.STATE_H: k_h, names.STATE_C: k_c},
-        )
-        _update(report, "probs", k_p, o_p)
-        _update(report, "decoder state_h", k_h2, o_h2)
-        _update(report, "decoder state_c", k_c2, o_c2)
+        tokens = random_inputs(rng, x.shape[0], steps, width, ids)
+        k_probs, *k_next = call_keras(models.decoder, [tokens, *keras_states])
+        feeds = {names.DECODER_INPUT: tokens, **dict(zip(state_names, keras_states, strict=True))}
+        o_probs, *o_next = bundle.decoder.run([names.PROBS, *(n + names.OUT_SUFFIX for n in state_names)], feeds)
+        _update(report, "probs", k_probs, o_probs)
+        for name, k, o in zip(state_names, k_next, o_next, strict=True):
+            _update(report, f"decoder {name}", k, o)
         report.cases += 1
 
 
@@ -123,19 +124,20 @@ def check_onnx(
     seed: int = 0,
     decode_sample: int = 32,
 ) -> ParityReport:
-    """Compare ONNX and Keras on random one-hot inputs and real sentences, then decodes against the example's
-    loop (at the default cap and at a short one); the fused graph, if any, against the same decodes."""
+    """Compare ONNX and Keras on random inputs and real sentences, then decodes against the example's loop (at
+    the default cap and at a short one); the fused graph, if any, against the same decodes."""
     report = ParityReport(tolerance=tolerance)
     vocab = bundle.vocabulary
     rng = np.random.default_rng(seed)
+    ids = bundle.architecture.input == "ids"
     shapes = ((1, 1), (3, 5), (8, vocab.max_encoder_len), (2, 2 * vocab.max_encoder_len))
-    inputs = [random_one_hot(rng, batch, steps, vocab.num_encoder_tokens) for batch, steps in shapes]
+    inputs = [random_inputs(rng, batch, steps, vocab.num_encoder_tokens, ids) for batch, steps in shapes]
     if sentences:
-        inputs.append(vocab.encode_sources(list(sentences)[:64]))
+        inputs.append(bundle.encoder_input(list(sentences)[:64]))
     for x in inputs:
         _compare_tensors(models, bundle, x, rng, report)
     texts = list(sentences)[:decode_sample] or random_texts(rng, vocab, decode_sample)
-    x = vocab.encode_sources(texts)
+    x = bundle.encoder_input(texts)
     for limit in (vocab.max_decoder_len + 1, SHORT_LIMIT):
         keras_decode = example_decode(models.encoder, models.decoder, x, vocab, limit)
         expected = list(zip(keras_decode.token_ids, keras_decode.ended, strict=True))
@@ -152,6 +154,7 @@ def check_onnx(
 
 
 def random_texts(rng: np.random.Generator, vocab: Vocabulary, count: int) -> list[str]:
-    chars = vocab.input_chars
+    """Random inputs of every length up to the longest, from the known tokens (not the padding token)."""
+    tokens = [t for t in vocab.input_chars if t]
     lengths = rng.integers(0, vocab.max_encoder_len + 1, size=count)
-    return ["".join(chars[i] for i in rng.integers(0, len(chars), size=n)) for n in lengths]
+    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=n)) for n in lengths]

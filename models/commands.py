@@ -33,7 +33,15 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--bidirectional",
         action="store_true",
-        help="Bidirectional LSTM encoder (its states concatenated into a decoder of twice --latent-dim)",
+        help="Bidirectional encoder (its states concatenated into a decoder of twice --latent-dim)",
+    )
+    p.add_argument("--cell", choices=("lstm", "gru"), default="lstm", help="recurrent cell (default: lstm)")
+    p.add_argument("--layers", type=positive_int, default=1, help="recurrent layers on each side (default: 1)")
+    p.add_argument(
+        "--embedding", type=positive_int, default=None, help="Embedding width: token-id inputs (default: one-hot)"
+    )
+    p.add_argument(
+        "--tokenization", choices=("char", "word"), default="char", help="characters (default) or whitespace words"
     )
     p.add_argument("--format", choices=("keras", "h5"), default="keras", help="saved model format")
     p.add_argument("--seed", type=int, default=0)
@@ -69,11 +77,15 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         bidirectional=args.bidirectional,
+        cell=args.cell,
+        layers=args.layers,
+        embedding=args.embedding or 0,
+        tokenization=args.tokenization,
         **extra,
     )
     print(
         f"training on {len(sources)} pairs for {settings.epochs} epochs "
-        f"(latent {settings.latent_dim}, {settings.optimizer})"
+        f"({settings.layers}-layer {settings.cell}, latent {settings.latent_dim}, {settings.optimizer})"
     )
     result = save(train(sources, targets, settings), args.output, fmt=args.format)
     print(f"trained in {result.seconds / 60:.1f} min; saved {result.model_path} and {result.vocabulary_path}")

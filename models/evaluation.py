@@ -17,7 +17,10 @@ def evaluate_dates(model: Any, vocab: Vocabulary, seen: set[str], count: int = 2
     """Exact match of the Keras reference decoder on held-out generator spellings not seen in training, and on
     the independent realistic test set (:mod:`realistic_dates`)."""
     models = build_inference_models(model)
-    known = vocab.input_index
+
+    def _known(tokens: list[str]) -> bool:
+        return 0 < len(tokens) <= vocab.max_encoder_len and all(t in vocab.input_index for t in tokens)
+
     scores = {}
     held_sources, held_targets = dates.held_out_pairs(count * 2)
     real_sources, real_targets = realistic_pairs(count)
@@ -25,11 +28,8 @@ def evaluate_dates(model: Any, vocab: Vocabulary, seen: set[str], count: int = 2
         ("held_out", held_sources, held_targets),
         ("realistic", real_sources, real_targets),
     ):
-        keep = [
-            (s, t)
-            for s, t in zip(sources, targets, strict=True)
-            if s not in seen and len(s) <= vocab.max_encoder_len and all(c in known for c in s)
-        ][:count]
+        keep = [(s, t) for s, t in zip(sources, targets, strict=True) if s not in seen and _known(vocab.tokenize(s))]
+        keep = keep[:count]
         predictions = translate(models.encoder, models.decoder, [s for s, _ in keep], vocab)
         scores[name] = exact_match(predictions, [t for _, t in keep])
     return scores

@@ -1,72 +1,37 @@
-"""Find the encoder, decoder LSTM and Dense of a trained seq2seq model in its functional config, by structure.
+"""Find the encoder, the decoder and the Dense of a trained seq2seq model in its functional config, by structure.
 
 Works on Keras 3 models and on legacy Keras 2 configs alike (see ``legacy_h5``), never by layer names or order.
-The encoder is an LSTM whose ``state_h``/``state_c`` initialise the decoder LSTM, or a ``Bidirectional`` LSTM
-whose forward and backward states are concatenated (``Concatenate``) into a decoder of twice the width.
+The decoder is a chain of recurrent layers (LSTM or GRU), each started from the final states of the encoder layer
+at the same depth; the encoder is a chain of the same depth, each layer a plain recurrent layer or a
+``Bidirectional`` one whose forward and backward states are concatenated (``Concatenate``) into a decoder layer of
+twice the width. Either side may read an ``Embedding`` (token ids) instead of one-hot vectors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from s2s_onnx.runtime.errors import NotEncoderDecoderError
 
+from .spec import CELL_OF_KIND, STATE_COUNT, EmbeddingSpec, RnnSpec, Seq2SeqSpec, activation_name
+
 Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
-BIDIRECTIONAL_STATES = {"h": (1, 3), "c": (2, 4)}  # Bidirectional outputs: [y, fw_h, fw_c, bw_h, bw_c]
-
-
-@dataclass(frozen=True)
-class LstmSpec:
-    units: int  # per direction
-    input_width: int
-    activation: str
-    recurrent_activation: str
-    use_bias: bool
-    weights: tuple[np.ndarray, ...]  # kernel, recurrent kernel, bias (forward then backward if bidirectional)
-
-
-@dataclass(frozen=True)
-class Seq2SeqSpec:
-    """What the inference models need: encoder and decoder LSTMs and the Dense, with weights."""
-
-    encoder: LstmSpec
-    decoder: LstmSpec
-    dense_weights: tuple[np.ndarray, ...]
-    dense_activation: str
-    layer_names: tuple[str, str, str]  # encoder, decoder LSTM, Dense in the source model
-    encoder_input_position: int = 0  # which of the training model's inputs feeds the encoder
-    bidirectional: bool = False
-    backward_first: bool = False  # a bidirectional encoder's states are concatenated [backward, forward]
-
-    def training_inputs(self, encoder_input: object, decoder_input: object) -> list[object]:
-        """Arrange inputs in the training model's own order."""
-        pair = [encoder_input, decoder_input]
-        return pair if self.encoder_input_position == 0 else pair[::-1]
-
-    @property
-    def latent_dim(self) -> int:
-        """The width of the states the decoder step carries."""
-        return self.decoder.units
-
-    @property
-    def num_encoder_tokens(self) -> int:
-        return self.encoder.input_width
-
-    @property
-    def num_decoder_tokens(self) -> int:
-        return self.decoder.input_width
-
-    @property
-    def num_output_tokens(self) -> int:
-        return int(self.dense_weights[0].shape[1])
+SUPPORTED = (
+    "Supported: an LSTM or GRU encoder (optionally Bidirectional, optionally stacked) whose final states initialise "
+    "a decoder of the same cell and depth, layer by layer; a Dense on the decoder's output sequence; one-hot Inputs "
+    "or an Embedding on either side"
+)
 
 
 def _refs(node: Any) -> Iterator[Ref]:
     """Every tensor reference in one inbound node, in Keras 3 or Keras 2 config format."""
+    if isinstance(node, dict) and "kwargs" in node:  # Keras 3 call: args, then keyword tensors (not the mask)
+        yield from _refs(node.get("args", []))
+        for key, value in node["kwargs"].items():
+            if key != "mask":
+                yield from _refs(value)
+        return
     if isinstance(node, dict):
         history = node.get("keras_history") if "keras_history" in node else None
         if history is None and isinstance(node.get("config"), dict):
@@ -95,14 +60,6 @@ def _class_name(layer_config: dict[str, Any]) -> str:
     return str(layer_config.get("class_name", "")).rsplit(">", 1)[-1].rsplit(".", 1)[-1]
 
 
-def _activation_name(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):  # Keras 3 may serialise functions as objects
-        return str(value.get("config", value.get("class_name", "")))
-    return str(value)
-
-
 class ConfigGraph:
     """The functional config as layers, their kinds and their inbound tensor references."""
 
@@ -122,121 +79,190 @@ class ConfigGraph:
         self.found = ", ".join(f"{n} ({k})" for n, k in self.kinds.items() if k != "InputLayer")
 
     def fail(self, message: str) -> NotEncoderDecoderError:
-        return NotEncoderDecoderError(
-            f"{message}; layers: {self.found}. Supported: an LSTM or Bidirectional(LSTM) encoder whose states "
-            "initialise an LSTM decoder, a Dense on the decoder's outputs, plain one-hot Inputs"
-        )
+        return NotEncoderDecoderError(f"{message}; layers: {self.found}. {SUPPORTED}")
 
     def activation(self, name: str) -> str:
-        return _activation_name(self.by_name[name]["config"].get("activation", "linear"))
+        return activation_name(self.by_name[name]["config"].get("activation", "linear"))
 
-    def check_widths(self, spec: Seq2SeqSpec) -> None:
-        width = spec.encoder.units * (2 if spec.bidirectional else 1)
-        if width != spec.decoder.units:
-            raise self.fail(
-                f"the encoder's states are {width} wide but the decoder LSTM has {spec.decoder.units} units"
-            )
+    def rnn_kind(self, name: str) -> str | None:
+        """``LSTM`` or ``GRU`` for a recurrent layer or a ``Bidirectional`` around one, else None."""
+        kind = self.kinds.get(name)
+        if kind == "Bidirectional":
+            inner = self.by_name[name]["config"].get("layer", {})
+            kind = _class_name(inner) if isinstance(inner, dict) else None
+        return kind if kind in CELL_OF_KIND else None
 
-    def is_bidirectional_lstm(self, name: str) -> bool:
-        inner = self.by_name[name]["config"].get("layer", {})
-        return self.kinds[name] == "Bidirectional" and isinstance(inner, dict) and _class_name(inner) == "LSTM"
-
-    def lstm_config(self, name: str) -> dict[str, Any]:
+    def rnn_config(self, name: str) -> dict[str, Any]:
         config: dict[str, Any] = self.by_name[name]["config"]
         return config["layer"]["config"] if self.kinds[name] == "Bidirectional" else config
 
-    def state_source(self, ref: Ref) -> tuple[str, str, tuple[int, ...]] | None:
-        """Where one decoder initial state comes from: (encoder layer, "lstm" | "bidirectional", its outputs)."""
-        name, _, index = ref
-        if self.kinds.get(name) == "LSTM":
-            return name, "lstm", (index,)
-        if self.kinds.get(name) == "Concatenate":
-            parts = self.inbound[name]
-            if len({p[0] for p in parts}) == 1 and len(parts) == 2 and self.is_bidirectional_lstm(parts[0][0]):
-                return parts[0][0], "bidirectional", tuple(p[2] for p in parts)
-        return None
+    def source(self, name: str) -> Ref:
+        """The tensor a layer reads (its first inbound reference)."""
+        refs = self.inbound.get(name) or []
+        if not refs:
+            raise self.fail(f"{name!r} has no input")
+        return refs[0]
 
+    def initial_states(self, name: str) -> list[Ref]:
+        return self.inbound[name][1:]
 
-def _find_encoder(graph: ConfigGraph) -> tuple[str, str, bool]:
-    """(encoder, decoder, backward_first): the LSTM whose two initial states trace back to one encoder."""
-    for decoder in (n for n, k in graph.kinds.items() if k == "LSTM"):
-        states = [graph.state_source(r) for r in graph.inbound[decoder][1:]]
-        if len(states) != 2 or None in states or len({s[0] for s in states if s}) != 1:
-            continue
-        (encoder, kind, h_parts), (_, _, c_parts) = states  # type: ignore[misc]
-        if kind == "lstm" and (h_parts, c_parts) == ((1,), (2,)):
-            return encoder, decoder, False
-        order = {"h": h_parts, "c": c_parts}
-        for backward_first in (False, True):
-            want = {k: v[::-1] if backward_first else v for k, v in BIDIRECTIONAL_STATES.items()}
-            if kind == "bidirectional" and order == want:
-                return encoder, decoder, backward_first
-    raise graph.fail(
-        "found no LSTM decoder initialised with an encoder's (state_h, state_c) (a pair of inference models "
-        "converts with --decoder-model DECODER_FILE)"
-    )
+    def input_side(self, name: str) -> tuple[str, str | None]:
+        """(the InputLayer, the Embedding or None) that the first layer of a chain reads."""
+        source = self.source(name)[0]
+        embedding = None
+        if self.kinds[source] == "Embedding":
+            embedding, source = source, self.source(source)[0]
+        if self.kinds[source] != "InputLayer":
+            raise self.fail(
+                f"{name!r} reads from {source!r} ({self.kinds[source]}); only an Input, or an Embedding on an Input, "
+                "is supported"
+            )
+        return source, embedding
 
+    def embedding(self, name: str | None) -> EmbeddingSpec | None:
+        if name is None:
+            return None
+        weights = self.model.get_layer(name).get_weights()
+        return EmbeddingSpec(weights=weights[0], mask_zero=bool(self.by_name[name]["config"].get("mask_zero")))
 
-def _check_layers(graph: ConfigGraph, encoder: str, decoder: str) -> str:
-    """Flags, sources and the Dense on the decoder; returns the Dense's name."""
-    enc_cfg, dec_cfg = graph.lstm_config(encoder), graph.lstm_config(decoder)
-    if enc_cfg.get("return_sequences") or not enc_cfg.get("return_state"):
-        raise graph.fail(f"encoder {encoder!r} must have return_state=True and return_sequences=False")
-    if not dec_cfg.get("return_sequences"):
-        raise graph.fail(f"decoder LSTM {decoder!r} must have return_sequences=True")
-    for name, cfg in ((encoder, enc_cfg), (decoder, dec_cfg)):
+    def rnn_spec(self, name: str) -> RnnSpec:
+        kind = self.rnn_kind(name)
+        if kind is None:
+            raise self.fail(f"{name!r} is not an LSTM or GRU layer")
+        config = self.rnn_config(name)
         for flag in ("go_backwards", "stateful", "time_major"):
-            if cfg.get(flag):
-                raise graph.fail(f"LSTM {name!r} uses {flag}=True, which is not supported")
-        source = graph.inbound[name][0][0]
-        if graph.kinds[source] != "InputLayer":
-            raise graph.fail(f"{name!r} reads from {source!r} ({graph.kinds[source]}); only a plain Input is supported")
-    denses = [n for n in graph.by_name if any(r[0] == decoder and r[2] == 0 for r in graph.inbound[n])]
-    if len(denses) != 1 or graph.kinds[denses[0]] != "Dense":
-        what = ", ".join(f"{n} ({graph.kinds[n]})" for n in denses) or "nothing"
-        raise graph.fail(f"expected a Dense layer on the decoder LSTM's output sequence, found {what}")
-    return denses[0]
+            if config.get(flag):
+                raise self.fail(f"{kind} {name!r} uses {flag}=True, which is not supported")
+        return RnnSpec.of_layer(self.model.get_layer(name), kind, config)
 
+    def chain_above(self, first: str, members: set[str]) -> list[str]:
+        """``first`` and the layers of ``members`` stacked on it, bottom to top (each reads the one below)."""
+        chain = [first]
+        while True:
+            above = [m for m in members if m not in chain and self.source(m)[:1] == (chain[-1],)]
+            if not above:
+                return chain
+            chain.append(above[0])
 
-def lstm_spec(layer: Any, cfg: dict[str, Any]) -> LstmSpec:
-    weights = tuple(np.asarray(w) for w in layer.get_weights())
-    return LstmSpec(
-        units=int(cfg["units"]),
-        input_width=int(weights[0].shape[0]),
-        activation=_activation_name(cfg.get("activation", "tanh")),
-        recurrent_activation=_activation_name(cfg.get("recurrent_activation", "sigmoid")),
-        use_bias=bool(cfg.get("use_bias", True)),
-        weights=weights,
-    )
+    def decoder_chain(self, layers: list[str]) -> list[str]:
+        """The decoder layers, bottom to top: the one on an Input (or Embedding) first, the rest stacked on it."""
+        bottoms = [n for n in layers if self.kinds[self.source(n)[0]] in ("InputLayer", "Embedding")]
+        if len(bottoms) != 1:
+            raise self.fail(f"expected one decoder layer reading the decoder's input, found {bottoms or 'none'}")
+        chain = self.chain_above(bottoms[0], set(layers))
+        if len(chain) != len(layers):
+            raise self.fail(f"the decoder layers {layers} are not one stack; found the stack {chain}")
+        return chain
+
+    def dense_on(self, name: str) -> str:
+        """The Dense that reads ``name``'s output sequence."""
+        denses = [n for n in self.by_name if any(r[0] == name and r[2] == 0 for r in self.inbound[n])]
+        if len(denses) != 1 or self.kinds[denses[0]] != "Dense":
+            what = ", ".join(f"{n} ({self.kinds[n]})" for n in denses) or "nothing"
+            raise self.fail(f"expected a Dense layer on the decoder's output sequence, found {what}")
+        return denses[0]
+
+    def state_source(self, refs: list[Ref]) -> tuple[str, bool] | None:
+        """(encoder layer, backward_first) whose final states ``refs`` are, in order, or None.
+
+        A recurrent layer's outputs are ``[y, *states]``; a ``Bidirectional`` one's ``[y, *forward, *backward]``,
+        each state then the ``Concatenate`` of its forward and backward parts (in either order)."""
+        parts = []
+        for name, _, index in refs:
+            if self.kinds.get(name) == "Concatenate":
+                inputs = self.inbound[name]
+                parts.append((inputs[0][0] if len({r[0] for r in inputs}) == 1 else "", tuple(r[2] for r in inputs)))
+            else:
+                parts.append((name, (index,)))
+        layers = {layer for layer, _ in parts}
+        kind = self.rnn_kind(next(iter(layers))) if len(layers) == 1 else None
+        if kind is None or len(refs) != STATE_COUNT[CELL_OF_KIND[kind]]:
+            return None
+        layer, count = parts[0][0], len(refs)
+        indices = [p for _, p in parts]
+        if self.kinds[layer] != "Bidirectional":
+            return (layer, False) if indices == [(k + 1,) for k in range(count)] else None
+        for backward_first in (False, True):
+            pairs = [(1 + k, 1 + count + k) for k in range(count)]
+            if indices == [p[::-1] if backward_first else p for p in pairs]:
+                return layer, backward_first
+        return None
 
 
 def find_seq2seq(model: Any) -> Seq2SeqSpec:
     """Locate the encoder-decoder in a trained training model (Keras 3, or a Keras 2 file's config)."""
     graph = ConfigGraph(model)
-    encoder, decoder, backward_first = _find_encoder(graph)
-    dense = _check_layers(graph, encoder, decoder)
+    started = [n for n in graph.by_name if graph.rnn_kind(n) and graph.initial_states(n)]
+    if not started:
+        raise graph.fail(
+            "found no recurrent decoder layer initialised with an encoder's states (a pair of inference models "
+            "converts with --decoder-model DECODER_FILE)"
+        )
+    decoder = graph.decoder_chain(started)
+    for name in decoder:
+        if not graph.rnn_config(name).get("return_sequences"):
+            raise graph.fail(f"decoder layer {name!r} must have return_sequences=True")
+    sources = [graph.state_source(graph.initial_states(n)) for n in decoder]
+    if None in sources:
+        bad = decoder[sources.index(None)]
+        raise graph.fail(f"decoder layer {bad!r} is not initialised with the final states of one encoder layer")
+    encoder = [s[0] for s in sources if s]
+    orders = {s[1] for s in sources if s}
+    if graph.chain_above(encoder[0], set(encoder)) != encoder:
+        raise graph.fail(f"the encoder layers {encoder} are not one stack of the decoder's depth, bottom to top")
     input_order = [ref[0] for ref in model_refs(graph.config, "input_layers")]
-    encoder_source = graph.inbound[encoder][0][0]
+    encoder_input, encoder_embedding = graph.input_side(encoder[0])
+    _, decoder_embedding = graph.input_side(decoder[0])
     return build_spec(
-        (graph, encoder),
-        (graph, decoder, dense),
-        encoder_input_position=input_order.index(encoder_source) if encoder_source in input_order else 0,
-        bidirectional=graph.kinds[encoder] == "Bidirectional",
-        backward_first=backward_first,
+        graph,
+        (encoder, encoder_embedding),
+        (graph, decoder, decoder_embedding),
+        encoder_input_position=input_order.index(encoder_input) if encoder_input in input_order else 0,
+        backward_first=orders == {True},
     )
 
 
-def build_spec(encoder: tuple[ConfigGraph, str], decoder: tuple[ConfigGraph, str, str], **details: Any) -> Seq2SeqSpec:
-    """The spec from ``(graph, encoder layer)`` and ``(graph, decoder LSTM, Dense)``, which may be one model's
-    graph or an inference pair's two; ``details`` are the remaining :class:`Seq2SeqSpec` fields."""
-    (enc_graph, enc_name), (dec_graph, dec_name, dense) = encoder, decoder
+def build_spec(
+    graph: ConfigGraph,
+    encoder: tuple[list[str], str | None],
+    decoder: tuple[ConfigGraph, list[str], str | None],
+    **details: Any,
+) -> Seq2SeqSpec:
+    """The spec from the encoder's layers and Embedding in ``graph``, and the decoder's in its own graph (the same
+    one for a training model, another for an inference pair); ``details`` are the remaining fields."""
+    (enc_layers, enc_embedding), (dec_graph, dec_layers, dec_embedding) = encoder, decoder
+    dense = dec_graph.dense_on(dec_layers[-1])
+    bidirectional = {graph.kinds[n] == "Bidirectional" for n in enc_layers}
+    if len(bidirectional) != 1:
+        raise graph.fail("either every encoder layer is Bidirectional or none is")
     spec = Seq2SeqSpec(
-        encoder=lstm_spec(enc_graph.model.get_layer(enc_name), enc_graph.lstm_config(enc_name)),
-        decoder=lstm_spec(dec_graph.model.get_layer(dec_name), dec_graph.lstm_config(dec_name)),
-        dense_weights=tuple(np.asarray(w) for w in dec_graph.model.get_layer(dense).get_weights()),
+        encoder=tuple(graph.rnn_spec(n) for n in enc_layers),
+        decoder=tuple(dec_graph.rnn_spec(n) for n in dec_layers),
+        dense_weights=tuple(dec_graph.model.get_layer(dense).get_weights()),
         dense_activation=dec_graph.activation(dense),
-        layer_names=(enc_name, dec_name, dense),
+        layer_names=(*enc_layers, *dec_layers, dense),
+        encoder_embedding=graph.embedding(enc_embedding),
+        decoder_embedding=dec_graph.embedding(dec_embedding),
+        bidirectional=bidirectional == {True},
         **details,
     )
-    enc_graph.check_widths(spec)
+    check_spec(graph, spec)
     return spec
+
+
+def check_spec(graph: ConfigGraph, spec: Seq2SeqSpec) -> None:
+    """The same cell everywhere, equal depth, and each decoder layer as wide as its encoder layer's states."""
+    cells = {layer.cell for layer in (*spec.encoder, *spec.decoder)}
+    if len(cells) != 1:
+        raise graph.fail(
+            f"the encoder and decoder mix cells ({', '.join(sorted(cells))}); states cannot be handed over"
+        )
+    if len(spec.encoder) != len(spec.decoder):
+        raise graph.fail(f"the encoder has {len(spec.encoder)} layers but the decoder {len(spec.decoder)}")
+    factor = 2 if spec.bidirectional else 1
+    for depth, (enc, dec) in enumerate(zip(spec.encoder, spec.decoder, strict=True)):
+        if enc.units * factor != dec.units:
+            raise graph.fail(
+                f"layer {depth}: the encoder's states are {enc.units * factor} wide but the decoder layer has "
+                f"{dec.units} units"
+            )

@@ -1,6 +1,7 @@
-"""Build the encoder model (``input -> [h, c]``) and decoder-step model (``[token, h, c] -> [probs, h, c]``) of a
-trained seq2seq model found by :func:`graph_search.find_seq2seq`. The inference models are fresh Keras 3 models
-carrying the trained weights, with explicitly named inputs.
+"""Build the encoder model (``input -> states``) and decoder-step model (``[token, *states] -> [probs, *states]``) of
+a trained seq2seq model found by :func:`graph_search.find_seq2seq`, and rebuild training models from a spec. The
+models are fresh Keras 3 models carrying the trained weights, with explicitly named inputs; states are listed
+layer by layer (``h, c`` per LSTM layer, ``h`` per GRU layer), as :func:`runtime.architecture.state_names` names them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.architecture import state_names
 
-from .graph_search import LstmSpec, Seq2SeqSpec, find_seq2seq
+from .graph_search import find_seq2seq
+from .spec import EmbeddingSpec, RnnSpec, Seq2SeqSpec
+
+RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,10 @@ class InferenceModels:
     spec: Seq2SeqSpec
 
 
-def lstm_layer(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
-    """A fresh Keras 3 LSTM (returning its states) configured like ``spec``."""
-    return keras.layers.LSTM(
+def rnn_layer(spec: RnnSpec, name: str, sequences: bool) -> keras.layers.Layer:
+    """A fresh Keras 3 LSTM or GRU (returning its states) configured like ``spec``."""
+    extra = {"reset_after": spec.reset_after} if spec.cell == "gru" else {}
+    return RNN_LAYERS[spec.cell](
         spec.units,
         activation=spec.activation,
         recurrent_activation=spec.recurrent_activation,
@@ -34,60 +40,138 @@ def lstm_layer(spec: LstmSpec, name: str, sequences: bool) -> keras.layers.LSTM:
         return_sequences=sequences,
         return_state=True,
         name=name,
+        **extra,
     )
 
 
-def encoder_states(spec: Seq2SeqSpec, inputs: Any, name: str) -> tuple[Any, Any, Any]:
-    """The encoder on ``inputs``: ``(state_h, state_c, layer)``; a bidirectional encoder's forward and backward
-    states are concatenated in the training model's order. Set the weights on ``layer`` afterwards."""
-    if not spec.bidirectional:
-        layer = lstm_layer(spec.encoder, name, sequences=False)
-        _, state_h, state_c = layer(inputs)
-        return state_h, state_c, layer
-    layer = keras.layers.Bidirectional(lstm_layer(spec.encoder, f"{name}_cell", sequences=False), name=name)
-    _, fw_h, fw_c, bw_h, bw_c = layer(inputs)
-    pairs = ([bw_h, fw_h], [bw_c, fw_c]) if spec.backward_first else ([fw_h, bw_h], [fw_c, bw_c])
-    return keras.layers.Concatenate()(pairs[0]), keras.layers.Concatenate()(pairs[1]), layer
+class Weighted:
+    """Layers made for a spec, remembered with their trained weights to set once the model is built."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[keras.layers.Layer, list[np.ndarray]]] = []
+
+    def add(self, layer: keras.layers.Layer, weights: Any) -> keras.layers.Layer:
+        self.pending.append((layer, list(weights)))
+        return layer
+
+    def set_all(self) -> None:
+        for layer, weights in self.pending:
+            layer.set_weights(weights)
 
 
-def build_inference_models(model: Any) -> InferenceModels:
-    """Encoder and decoder-step Keras 3 models carrying ``model``'s trained weights."""
-    spec = find_seq2seq(model)
-    latent = spec.latent_dim
-    enc_in = keras.Input((None, spec.num_encoder_tokens), name=names.ENCODER_INPUT)
-    state_h, state_c, enc_layer = encoder_states(spec, enc_in, "encoder_lstm")
-    encoder = keras.Model(enc_in, [state_h, state_c], name="encoder")
-    enc_layer.set_weights(list(spec.encoder.weights))
+def model_input(spec: Seq2SeqSpec, side: str, name: str) -> Any:
+    """A side's Input: ``(batch, time)`` int64 ids for an Embedding, else ``(batch, time, tokens)`` one-hot."""
+    embedding = spec.encoder_embedding if side == "encoder" else spec.decoder_embedding
+    if embedding is not None:
+        return keras.Input((None,), dtype="int64", name=name)
+    width = spec.num_encoder_tokens if side == "encoder" else spec.num_decoder_tokens
+    return keras.Input((None, width), name=name)
 
-    dec_in = keras.Input((None, spec.num_decoder_tokens), name=names.DECODER_INPUT)
-    h_in = keras.Input((latent,), name=names.STATE_H)
-    c_in = keras.Input((latent,), name=names.STATE_C)
-    dec_lstm = lstm_layer(spec.decoder, "decoder_lstm", sequences=True)
-    seq, h_out, c_out = dec_lstm(dec_in, initial_state=[h_in, c_in])
+
+def embedded(embedding: EmbeddingSpec | None, inputs: Any, name: str, weighted: Weighted) -> Any:
+    if embedding is None:
+        return inputs
+    dim, width = embedding.weights.shape
+    layer = keras.layers.Embedding(dim, width, mask_zero=embedding.mask_zero, name=name)
+    return weighted.add(layer, [embedding.weights])(inputs)
+
+
+def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted: Weighted) -> list[Any]:
+    """The encoder stack on ``inputs``; returns every layer's final states in order (a bidirectional layer's
+    forward and backward states concatenated in the training model's order)."""
+    x = embedded(spec.encoder_embedding, inputs, names_in[0] + "_embedding", weighted)
+    states: list[Any] = []
+    for depth, (layer_spec, name) in enumerate(zip(spec.encoder, names_in[1:], strict=True)):
+        sequences = depth < len(spec.encoder) - 1
+        layer = rnn_layer(layer_spec, f"{name}_cell" if spec.bidirectional else name, sequences)
+        if spec.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=name)
+        outputs = weighted.add(layer, layer_spec.weights)(x)
+        x, found = outputs[0], list(outputs[1:])
+        if spec.bidirectional:
+            half = len(found) // 2
+            pairs = (
+                zip(found[half:], found[:half], strict=True)
+                if spec.backward_first
+                else zip(found[:half], found[half:], strict=True)
+            )
+            found = [keras.layers.Concatenate()(list(pair)) for pair in pairs]
+        states += found
+    return states
+
+
+def decoder_outputs(spec: Seq2SeqSpec, inputs: Any, states: list[Any], names_in: list[str], weighted: Weighted) -> Any:
+    """The decoder stack started from ``states`` and the Dense: ``(probs, final states)``."""
+    x = embedded(spec.decoder_embedding, inputs, names_in[0] + "_embedding", weighted)
+    final: list[Any] = []
+    for layer_spec, name in zip(spec.decoder, names_in[1:-1], strict=True):
+        count = layer_spec.state_count
+        layer = weighted.add(rnn_layer(layer_spec, name, sequences=True), layer_spec.weights)
+        x, *ends = layer(x, initial_state=states[:count])
+        states, final = states[count:], final + ends
     dense = keras.layers.Dense(
         spec.num_output_tokens,
         activation=spec.dense_activation,
         use_bias=len(spec.dense_weights) > 1,
-        name="probs",
+        name=names_in[-1],
     )
-    probs = dense(seq)
-    decoder = keras.Model([dec_in, h_in, c_in], [probs, h_out, c_out], name="decoder_step")
-    dec_lstm.set_weights(list(spec.decoder.weights))
-    dense.set_weights(list(spec.dense_weights))
+    return weighted.add(dense, spec.dense_weights)(x), final
+
+
+def build_inference_models(model: Any, spec: Seq2SeqSpec | None = None) -> InferenceModels:
+    """Encoder and decoder-step Keras 3 models carrying ``model``'s trained weights."""
+    spec = spec if spec is not None else find_seq2seq(model)
+    weighted = Weighted()
+    layers = spec.layers
+    enc_in = model_input(spec, "encoder", names.ENCODER_INPUT)
+    enc_names = ["encoder", *(f"encoder_{spec.cell}_{k}" for k in range(layers))]
+    encoder = keras.Model(enc_in, encoder_states(spec, enc_in, enc_names, weighted), name="encoder")
+    dec_in = model_input(spec, "decoder", names.DECODER_INPUT)
+    state_ins = [
+        keras.Input((width,), name=name)
+        for name, width in zip(state_names(spec.cell, layers), spec.state_widths, strict=True)
+    ]
+    dec_names = ["decoder", *(f"decoder_{spec.cell}_{k}" for k in range(layers)), "probs"]
+    probs, final = decoder_outputs(spec, dec_in, state_ins, dec_names, weighted)
+    decoder = keras.Model([dec_in, *state_ins], [probs, *final], name="decoder_step")
+    weighted.set_all()
     return InferenceModels(encoder=encoder, decoder=decoder, spec=spec)
 
 
-def random_one_hot(rng: np.random.Generator, batch: int, steps: int, width: int) -> np.ndarray:
+def training_model(spec: Seq2SeqSpec, name: str = "seq2seq") -> keras.Model:
+    """A Keras 3 training model with ``spec``'s architecture, weights, layer names and input order."""
+    weighted = Weighted()
+    layers = spec.layers
+    enc_in = model_input(spec, "encoder", "encoder_inputs")
+    dec_in = model_input(spec, "decoder", "decoder_inputs")
+    enc_names = ["encoder", *spec.layer_names[:layers]]
+    states = encoder_states(spec, enc_in, enc_names, weighted)
+    probs, _ = decoder_outputs(spec, dec_in, states, ["decoder", *spec.layer_names[layers:]], weighted)
+    model = keras.Model(spec.training_inputs(enc_in, dec_in), probs, name=name)
+    weighted.set_all()
+    return model
+
+
+def random_inputs(rng: np.random.Generator, batch: int, steps: int, width: int, ids: bool) -> np.ndarray:
+    """Random token ids ``(batch, steps)`` (``ids``) or their one-hot vectors."""
+    chosen = rng.integers(0, width, size=(batch, steps))
+    if ids:
+        return chosen.astype(np.int64)
     x = np.zeros((batch, steps, width), dtype=np.float32)
-    ids = rng.integers(0, width, size=(batch, steps))
-    x[np.arange(batch)[:, None], np.arange(steps)[None, :], ids] = 1.0
+    x[np.arange(batch)[:, None], np.arange(steps)[None, :], chosen] = 1.0
     return x
+
+
+def random_one_hot(rng: np.random.Generator, batch: int, steps: int, width: int) -> np.ndarray:
+    return random_inputs(rng, batch, steps, width, ids=False)
 
 
 def call_keras(model: keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Call a Keras model directly (no ``predict()``) and return numpy outputs."""
     tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
     outs = model(tensors if len(tensors) > 1 else tensors[0], training=False)
+    if len(model.outputs) == 1:
+        outs = [outs]
     return [keras.ops.convert_to_numpy(o) for o in outs]
 
 
@@ -95,13 +179,13 @@ def split_max_abs_diff(training_model: object, models: InferenceModels, seed: in
     """Teacher-forced training-model outputs vs step-by-step encoder + decoder-step outputs."""
     rng = np.random.default_rng(seed)
     spec = models.spec
-    enc_x = random_one_hot(rng, 4, 7, spec.num_encoder_tokens)
-    dec_x = random_one_hot(rng, 4, 6, spec.num_decoder_tokens)
+    enc_x = random_inputs(rng, 4, 7, spec.num_encoder_tokens, spec.encoder_embedding is not None)
+    dec_x = random_inputs(rng, 4, 6, spec.num_decoder_tokens, spec.decoder_embedding is not None)
     inputs = spec.training_inputs(tf.constant(enc_x), tf.constant(dec_x))
     full = np.asarray(training_model(inputs, training=False))  # type: ignore[operator]
-    state_h, state_c = call_keras(models.encoder, [enc_x])
+    states = call_keras(models.encoder, [enc_x])
     worst = 0.0
     for t in range(dec_x.shape[1]):
-        probs, state_h, state_c = call_keras(models.decoder, [dec_x[:, t : t + 1], state_h, state_c])
+        probs, *states = call_keras(models.decoder, [dec_x[:, t : t + 1], *states])
         worst = max(worst, float(np.max(np.abs(probs[:, 0] - full[:, t]))))
     return worst

@@ -1,5 +1,6 @@
 """A saved pair of inference models in place of the training model: the Keras example's ``encoder_model``
-(``input -> [h, c]``) and ``decoder_model`` (``[token, h, c] -> [probs, h, c]``), found by structure.
+(``input -> [h, c]``, or every layer's states) and ``decoder_model`` (``[token, h, c] -> [probs, h, c]``), found
+by structure.
 
 The seed walk-through this project grew from saves a decoder model whose first output is the decoder LSTM's
 output sequence instead of the Dense layer's probabilities; that is detected and refused with the fix: convert
@@ -10,48 +11,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from .graph_search import ConfigGraph, Seq2SeqSpec, build_spec, model_refs
+from .graph_search import ConfigGraph, build_spec, model_refs
+from .spec import Seq2SeqSpec
 
 
-def _encoder(graph: ConfigGraph) -> tuple[str, bool, bool]:
-    """(encoder layer, bidirectional, backward_first) whose states are the encoder model's two outputs."""
+def _encoder(graph: ConfigGraph) -> tuple[list[str], bool]:
+    """(encoder layers bottom to top, backward_first): the layers whose final states are the model's outputs."""
     outputs = model_refs(graph.config, "output_layers")
-    states = [graph.state_source(ref) for ref in outputs]
-    if len(states) == 2 and None not in states and len({s[0] for s in states if s}) == 1:
-        (name, kind, h_parts), (_, _, c_parts) = states  # type: ignore[misc]
-        if kind == "lstm" and (h_parts, c_parts) == ((1,), (2,)):
-            return name, False, False
-        if kind == "bidirectional" and {h_parts, c_parts} in ({(1, 3), (2, 4)}, {(3, 1), (4, 2)}):
-            return name, True, h_parts == (3, 1)
-    raise graph.fail("the encoder model's outputs are not an LSTM encoder's (state_h, state_c)")
+    for size in (2, 1):  # LSTM layers hand over (h, c), GRU layers h
+        chunks = [outputs[k : k + size] for k in range(0, len(outputs), size)]
+        sources = [graph.state_source(chunk) for chunk in chunks]
+        if outputs and None not in sources:
+            layers = [s[0] for s in sources if s]
+            if graph.chain_above(layers[0], set(layers)) == layers:
+                return layers, {s[1] for s in sources if s} == {True}
+    raise graph.fail("the encoder model's outputs are not the final states of a recurrent encoder, layer by layer")
 
 
-def _decoder(graph: ConfigGraph) -> tuple[str, str]:
-    """(decoder LSTM, Dense): an LSTM started from two state Inputs, a Dense on its sequence as output 0."""
+def _decoder(graph: ConfigGraph) -> list[str]:
+    """The decoder layers, each started from state Inputs, with a Dense on the top one as output 0."""
     outputs = model_refs(graph.config, "output_layers")
-    lstms = [n for n, k in graph.kinds.items() if k == "LSTM"]
-    if len(outputs) != 3 or len(lstms) != 1:
-        raise graph.fail(f"a decoder model has 3 outputs [probs, h, c] and one LSTM; found {len(outputs)} outputs")
-    decoder = lstms[0]
-    states = graph.inbound[decoder][1:]
-    if len(states) != 2 or any(graph.kinds[r[0]] != "InputLayer" for r in states):
-        raise graph.fail(f"decoder LSTM {decoder!r} is not started from two state Inputs")
-    first = outputs[0][0]
-    if first == decoder:
+    started = [n for n in graph.by_name if graph.rnn_kind(n) and graph.initial_states(n)]
+    if not started:
+        raise graph.fail("the decoder model has no recurrent layer started from state Inputs")
+    layers = graph.decoder_chain(started)
+    for name in layers:
+        if any(graph.kinds[r[0]] != "InputLayer" for r in graph.initial_states(name)):
+            raise graph.fail(f"decoder layer {name!r} is not started from state Inputs")
+    top, first = layers[-1], outputs[0][0] if outputs else ""
+    if first == top:
         raise graph.fail(
-            f"the decoder model's first output is the LSTM {decoder!r}'s output sequence, not the Dense layer's "
+            f"the decoder model's first output is the layer {top!r}'s output sequence, not the Dense layer's "
             "probabilities (the seed walk-through's mistake): convert the training model (e.g. s2s.h5) instead"
         )
-    if graph.kinds[first] != "Dense" or graph.inbound[first][0][0] != decoder:
-        raise graph.fail(f"the decoder model's first output {first!r} is not a Dense on the decoder LSTM")
-    return decoder, first
+    if graph.kinds.get(first) != "Dense" or graph.source(first)[0] != top:
+        raise graph.fail(f"the decoder model's first output {first!r} is not a Dense on the decoder's top layer")
+    return layers
 
 
 def find_pair(encoder_model: Any, decoder_model: Any) -> Seq2SeqSpec:
     """The training model's spec, from its two inference models (Keras 3 models or Keras 2 file graphs)."""
     enc_graph, dec_graph = ConfigGraph(encoder_model), ConfigGraph(decoder_model)
-    encoder, bidirectional, backward_first = _encoder(enc_graph)
-    decoder, dense = _decoder(dec_graph)
+    encoder, backward_first = _encoder(enc_graph)
+    decoder = _decoder(dec_graph)
+    _, encoder_embedding = enc_graph.input_side(encoder[0])
+    _, decoder_embedding = dec_graph.input_side(decoder[0])
     return build_spec(
-        (enc_graph, encoder), (dec_graph, decoder, dense), bidirectional=bidirectional, backward_first=backward_first
+        enc_graph, (encoder, encoder_embedding), (dec_graph, decoder, decoder_embedding), backward_first=backward_first
     )

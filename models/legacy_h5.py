@@ -4,7 +4,8 @@ Keras 3 cannot deserialise a Keras 2 seq2seq ``.h5`` (it fails on the LSTM's ``t
 on the old ``[x, h0, c0]`` call format), and ``tf_keras`` would pull in a second TensorFlow distribution. The
 file holds everything needed without either: the functional config (JSON) and each layer's weights. The
 encoder-decoder is found in that config by structure, exactly as for Keras 3 models, and rebuilt as a Keras 3
-training model of the same architecture with the same weights (the LSTM and Dense maths are the same in both).
+training model of the same architecture with the same weights (``inference.training_model``; the LSTM, GRU,
+Embedding and Dense maths are the same in both).
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from s2s_onnx.runtime.errors import ModelFormatError
-
-from .graph_search import Seq2SeqSpec
-from .inference import encoder_states, lstm_layer
 
 
 class _Layer:
@@ -61,23 +58,3 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelFormatError(f"{path}: its model_config is not a functional Keras model")
     return LegacyGraph(config["config"], weights)
-
-
-def training_model(spec: Seq2SeqSpec) -> keras.Model:
-    """A Keras 3 training model with ``spec``'s architecture, weights and input order."""
-    enc_in = keras.Input((None, spec.num_encoder_tokens), name="encoder_inputs")
-    h, c, enc_lstm = encoder_states(spec, enc_in, spec.layer_names[0])
-    dec_in = keras.Input((None, spec.num_decoder_tokens), name="decoder_inputs")
-    dec_lstm = lstm_layer(spec.decoder, spec.layer_names[1], sequences=True)
-    seq, _, _ = dec_lstm(dec_in, initial_state=[h, c])
-    dense = keras.layers.Dense(
-        spec.num_output_tokens,
-        activation=spec.dense_activation,
-        use_bias=len(spec.dense_weights) > 1,
-        name=spec.layer_names[2],
-    )
-    model = keras.Model(spec.training_inputs(enc_in, dec_in), dense(seq), name="seq2seq_from_keras2")
-    enc_lstm.set_weights(list(spec.encoder.weights))
-    dec_lstm.set_weights(list(spec.decoder.weights))
-    dense.set_weights(list(spec.dense_weights))
-    return model

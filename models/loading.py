@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from s2s_onnx.runtime.errors import ModelFileNotFoundError, ModelFormatError
 
+from .legacy_h5 import LegacyGraph, read_legacy_h5
+
 logger = logging.getLogger(__name__)
 
 Flavour = Literal["keras3-keras", "keras3-h5", "keras2-h5"]
@@ -65,15 +67,25 @@ def load_graph(path: str | Path) -> tuple[Any, Flavour, str]:
     logger.info("loading %s (%s, Keras %s)", path, flavour, version)
     try:
         if flavour == "keras2-h5":
-            from .legacy_h5 import read_legacy_h5
-
             return read_legacy_h5(path), flavour, version
-        import keras
-
-        return keras.saving.load_model(path, compile=False), flavour, version
+        return _keras_load(path, flavour), flavour, version
     except (ValueError, TypeError, OSError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFormatError(f"{path}: Keras could not load this model ({first[:300]})") from exc
+
+
+def _keras_load(path: Path, flavour: Flavour) -> Any:
+    """Keras 3's own loader; a Keras 3 ``.h5`` it cannot read back (one with a ``mask_zero`` Embedding, whose
+    implicit ``NotEqual`` layer Keras 3 writes but does not know) is read like a Keras 2 file instead."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except ValueError as exc:
+        if flavour != "keras3-h5" or "Unknown layer" not in str(exc):
+            raise
+        logger.info("Keras 3 cannot load %s back (%s); reading its config and weights directly", path, exc)
+        return read_legacy_h5(path)
 
 
 def load_training_model(path: str | Path, decoder_model: str | Path | None = None) -> LoadedModel:
@@ -81,7 +93,7 @@ def load_training_model(path: str | Path, decoder_model: str | Path | None = Non
     as the same Keras 3 model. With ``decoder_model``, ``path`` is the inference encoder model and the pair is
     rebuilt as the training model it came from (see ``inference_pair``)."""
     from .graph_search import find_seq2seq
-    from .legacy_h5 import training_model
+    from .inference import training_model
 
     graph, flavour, version = load_graph(path)
     if decoder_model is not None:
@@ -89,6 +101,6 @@ def load_training_model(path: str | Path, decoder_model: str | Path | None = Non
 
         decoder_graph, _, _ = load_graph(decoder_model)
         return LoadedModel(training_model(find_pair(graph, decoder_graph)), flavour, version)
-    if flavour == "keras2-h5":
+    if isinstance(graph, LegacyGraph):
         return LoadedModel(training_model(find_seq2seq(graph)), flavour, version)
     return LoadedModel(model=graph, flavour=flavour, keras_version=version)

@@ -33,25 +33,37 @@ def _numpy(value: object) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
+def _states(outputs: object) -> list[object]:
+    """A model's outputs as a list (a one-layer GRU encoder has a single output)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def target_tokens(decoder: keras.Model, token_ids: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """The decoder's input for one step: ``(batch, 1)`` ids if it reads an Embedding, else one-hot vectors."""
+    if len(decoder.inputs[0].shape) == 2:
+        return np.asarray(token_ids, dtype=np.int64).reshape(-1, 1)
+    target_seq = np.zeros((len(token_ids), 1, vocab.num_decoder_tokens), dtype=np.float32)
+    target_seq[np.arange(len(token_ids)), 0, token_ids] = 1.0
+    return target_seq
+
+
 def decode_sequence(
     encoder: keras.Model, decoder: keras.Model, input_seq: np.ndarray, vocab: Vocabulary, max_length: int | None = None
 ) -> tuple[list[int], bool]:
-    """The example's loop for one input ``(1, time, chars)``: (token ids without the end token, ended)."""
+    """The example's loop for one input ``(1, time, ...)``: (token ids without the end token, ended)."""
     max_decoder_seq_length = (vocab.max_decoder_len + 1 if max_length is None else max_length) - 1
-    states_value = list(encoder(keras.ops.convert_to_tensor(input_seq), training=False))
-    target_seq = np.zeros((1, 1, vocab.num_decoder_tokens), dtype=np.float32)
-    target_seq[0, 0, vocab.start_id] = 1.0
+    states_value = _states(encoder(keras.ops.convert_to_tensor(input_seq), training=False))
+    target_seq = target_tokens(decoder, np.array([vocab.start_id]), vocab)
     stop_condition = False
     decoded_sentence: list[int] = []
     while not stop_condition:
-        output_tokens, h, c = decoder([keras.ops.convert_to_tensor(target_seq), *states_value], training=False)
+        output_tokens, *states = decoder([keras.ops.convert_to_tensor(target_seq), *states_value], training=False)
         sampled_token_index = int(np.argmax(_numpy(output_tokens)[0, -1, :]))
         decoded_sentence.append(sampled_token_index)
         if sampled_token_index == vocab.end_id or len(decoded_sentence) > max_decoder_seq_length:
             stop_condition = True
-        target_seq = np.zeros((1, 1, vocab.num_decoder_tokens), dtype=np.float32)
-        target_seq[0, 0, sampled_token_index] = 1.0
-        states_value = [h, c]
+        target_seq = target_tokens(decoder, np.array([sampled_token_index]), vocab)
+        states_value = states
     ended = decoded_sentence[-1] == vocab.end_id
     return (decoded_sentence[:-1] if ended else decoded_sentence), ended
 
@@ -81,13 +93,12 @@ def greedy_decode(
     """The example's rule on a whole batch at once: each row stops at its end token or after ``max_length``."""
     limit = vocab.max_decoder_len + 1 if max_length is None else max_length
     batch = encoder_input.shape[0]
-    state_h, state_c = encoder(keras.ops.convert_to_tensor(encoder_input), training=False)
-    token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
-    token[:, 0, vocab.start_id] = 1.0
+    states = _states(encoder(keras.ops.convert_to_tensor(encoder_input), training=False))
+    token = target_tokens(decoder, np.full(batch, vocab.start_id), vocab)
     ids: list[list[int]] = [[] for _ in range(batch)]
     ended = [False] * batch
     for _ in range(limit):
-        probs, state_h, state_c = decoder([keras.ops.convert_to_tensor(token), state_h, state_c], training=False)
+        probs, *states = decoder([keras.ops.convert_to_tensor(token), *states], training=False)
         chosen = np.argmax(_numpy(probs)[:, -1, :], axis=-1)
         for row, token_id in enumerate(chosen.tolist()):
             if ended[row]:
@@ -98,8 +109,7 @@ def greedy_decode(
                 ids[row].append(token_id)
         if all(ended):
             break
-        token[:] = 0.0
-        token[np.arange(batch), 0, chosen] = 1.0
+        token = target_tokens(decoder, chosen, vocab)
     return ReferenceDecode(token_ids=ids, ended=ended)
 
 
@@ -108,7 +118,8 @@ def translate(
 ) -> list[str]:
     """Reference translations of raw texts (which must be in the vocabulary), batched."""
     out: list[str] = []
+    ids = len(encoder.inputs[0].shape) == 2
     for start in range(0, len(texts), batch_size):
         chunk = [vocab.clean(t) for t in texts[start : start + batch_size]]
-        out.extend(greedy_decode(encoder, decoder, vocab.encode_sources(chunk), vocab).texts(vocab))
+        out.extend(greedy_decode(encoder, decoder, vocab.encode_sources(chunk, ids), vocab).texts(vocab))
     return out

@@ -1,4 +1,5 @@
-"""Train the Keras seed model: the classic character-level LSTM encoder-decoder with teacher forcing."""
+"""Train the Keras seed model: the classic character-level LSTM encoder-decoder with teacher forcing, or any of the
+families s2s-onnx converts (GRU, stacked, bidirectional, Embedding inputs, word tokens)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 import numpy as np
 
-from s2s_onnx.runtime.vocab import Vocabulary
+from s2s_onnx.runtime.vocab import Tokenization, Vocabulary
 
 from .data import VOCAB_NAME
 
@@ -37,7 +38,11 @@ class TrainSettings:
     jit_compile: bool = False  # XLA measured only ~7% faster per step on 2 cores, and costs seconds to compile
     forget_bias: float | None = None  # initial forget-gate bias of both LSTMs; None keeps Keras' 1.0
     verbose: int | None = None  # Keras fit verbosity; None: progress bar on a terminal, a line per epoch otherwise
-    bidirectional: bool = False  # a Bidirectional LSTM encoder; the decoder is then 2 * latent_dim wide
+    bidirectional: bool = False  # a Bidirectional encoder; the decoder is then 2 * latent_dim wide
+    cell: Literal["lstm", "gru"] = "lstm"
+    layers: int = 1  # recurrent layers on each side, states handed over layer by layer
+    embedding: int = 0  # Embedding width on both inputs (token ids, mask_zero); 0: one-hot inputs, the example's
+    tokenization: Tokenization = "char"
 
 
 @dataclass
@@ -50,27 +55,42 @@ class TrainResult:
     vocabulary_path: Path | None = None
 
 
-def build_training_model(
-    num_encoder_tokens: int, num_decoder_tokens: int, latent_dim: int, bidirectional: bool = False
-) -> keras.Model:
-    """The example's training model: encoder states initialise the decoder; Dense softmax on top. With
-    ``bidirectional`` the encoder is a Bidirectional LSTM whose forward and backward states are concatenated
-    into a decoder of twice the width, as the tutorials that extend the example do."""
-    encoder_inputs = keras.Input(shape=(None, num_encoder_tokens), name="encoder_inputs")
-    if bidirectional:
-        encoder = keras.layers.Bidirectional(keras.layers.LSTM(latent_dim, return_state=True), name="encoder_bilstm")
-        _, forward_h, forward_c, backward_h, backward_c = encoder(encoder_inputs)
-        state_h = keras.layers.Concatenate(name="state_h")([forward_h, backward_h])
-        state_c = keras.layers.Concatenate(name="state_c")([forward_c, backward_c])
-    else:
-        _, state_h, state_c = keras.layers.LSTM(latent_dim, return_state=True, name="encoder_lstm")(encoder_inputs)
-    decoder_inputs = keras.Input(shape=(None, num_decoder_tokens), name="decoder_inputs")
-    decoder_width = latent_dim * (2 if bidirectional else 1)
-    decoder_outputs, _, _ = keras.layers.LSTM(
-        decoder_width, return_sequences=True, return_state=True, name="decoder_lstm"
-    )(decoder_inputs, initial_state=[state_h, state_c])
-    outputs = keras.layers.Dense(num_decoder_tokens, activation="softmax", name="decoder_dense")(decoder_outputs)
+def build_training_model(num_encoder_tokens: int, num_decoder_tokens: int, settings: TrainSettings) -> keras.Model:
+    """The example's training model: encoder states initialise the decoder; Dense softmax on top. ``settings``
+    choose the cell, the depth (layer k's states start decoder layer k), a Bidirectional encoder (forward and
+    backward states concatenated into a decoder twice as wide) and Embedding inputs, as the tutorials that extend
+    the example do."""
+    rnn = keras.layers.LSTM if settings.cell == "lstm" else keras.layers.GRU
+    width, layers = settings.latent_dim, settings.layers
+    encoder_inputs, x = _side_input("encoder", num_encoder_tokens, settings.embedding)
+    states: list[Any] = []
+    for depth in range(layers):
+        suffix = f"{settings.cell}_{depth}" if layers > 1 else settings.cell  # one layer: the example's names
+        layer = rnn(width, return_sequences=depth < layers - 1, return_state=True, name=f"encoder_{suffix}")
+        if settings.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"encoder_bi{suffix}")
+        x, *found = layer(x)
+        if settings.bidirectional:
+            half = len(found) // 2
+            found = [keras.layers.Concatenate()([f, b]) for f, b in zip(found[:half], found[half:], strict=True)]
+        states.append(found)
+    decoder_inputs, x = _side_input("decoder", num_decoder_tokens, settings.embedding)
+    decoder_width = width * (2 if settings.bidirectional else 1)
+    for depth in range(layers):
+        suffix = f"{settings.cell}_{depth}" if layers > 1 else settings.cell
+        layer = rnn(decoder_width, return_sequences=True, return_state=True, name=f"decoder_{suffix}")
+        x, *_ = layer(x, initial_state=states[depth])
+    outputs = keras.layers.Dense(num_decoder_tokens, activation="softmax", name="decoder_dense")(x)
     return keras.Model([encoder_inputs, decoder_inputs], outputs, name="seq2seq")
+
+
+def _side_input(side: str, tokens: int, embedding: int) -> tuple[Any, Any]:
+    """(Input, what the first recurrent layer reads): one-hot vectors, or ids through a masking Embedding."""
+    if not embedding:
+        inputs = keras.Input(shape=(None, tokens), name=f"{side}_inputs")
+        return inputs, inputs
+    inputs = keras.Input(shape=(None,), dtype="int64", name=f"{side}_inputs")
+    return inputs, keras.layers.Embedding(tokens, embedding, mask_zero=True, name=f"{side}_embedding")(inputs)
 
 
 def set_forget_bias(model: keras.Model, value: float) -> None:
@@ -79,7 +99,7 @@ def set_forget_bias(model: keras.Model, value: float) -> None:
     Only the initial weights change; the architecture and the saved file stay the standard ones."""
     lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
     for wrapper in model.layers:
-        if isinstance(wrapper, keras.layers.Bidirectional):
+        if isinstance(wrapper, keras.layers.Bidirectional) and isinstance(wrapper.forward_layer, keras.layers.LSTM):
             lstms += [wrapper.forward_layer, wrapper.backward_layer]
     for layer in lstms:
         kernel, recurrent, bias = layer.get_weights()
@@ -91,11 +111,12 @@ def set_forget_bias(model: keras.Model, value: float) -> None:
 def train(sources: list[str], targets: list[str], settings: TrainSettings) -> TrainResult:
     """Build the vocabulary, the one-hot arrays and the model, and fit it with teacher forcing."""
     keras.utils.set_random_seed(settings.seed)
-    vocab = Vocabulary.from_pairs(sources, targets)
-    encoder_input = vocab.encode_sources(sources)
-    decoder_input, decoder_target = vocab.encode_targets(targets)
+    ids = settings.embedding > 0
+    vocab = Vocabulary.from_pairs(sources, targets, settings.tokenization, ids=ids)
+    encoder_input = vocab.encode_sources(sources, ids)
+    decoder_input, decoder_target = vocab.encode_targets(targets, ids)
     logger.info(
-        "training on %d pairs: %d input and %d output characters, lengths %d/%d, latent %d",
+        "training on %d pairs: %d input and %d output tokens, lengths %d/%d, latent %d",
         len(sources),
         vocab.num_encoder_tokens,
         vocab.num_decoder_tokens,
@@ -103,9 +124,7 @@ def train(sources: list[str], targets: list[str], settings: TrainSettings) -> Tr
         vocab.max_decoder_len,
         settings.latent_dim,
     )
-    model = build_training_model(
-        vocab.num_encoder_tokens, vocab.num_decoder_tokens, settings.latent_dim, settings.bidirectional
-    )
+    model = build_training_model(vocab.num_encoder_tokens, vocab.num_decoder_tokens, settings)
     if settings.forget_bias is not None:
         set_forget_bias(model, settings.forget_bias)
     options: dict[str, float] = {}
@@ -116,7 +135,7 @@ def train(sources: list[str], targets: list[str], settings: TrainSettings) -> Tr
     optimizer = keras.optimizers.get({"class_name": settings.optimizer, "config": options})
     model.compile(
         optimizer=optimizer,
-        loss="categorical_crossentropy",
+        loss="categorical_crossentropy" if decoder_target.ndim == 3 else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=settings.jit_compile,
     )
@@ -147,7 +166,9 @@ def save(result: TrainResult, out_dir: str | Path, fmt: SaveFormat = "keras", na
     model_path = out / f"{name}.{fmt}"
     result.model.save(model_path)
     vocab_path = out / VOCAB_NAME
-    vocab_path.write_text(json.dumps(result.vocabulary.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    vocab = result.vocabulary
+    data = vocab.to_dict() if vocab.tokenization == "char" and vocab.pad_char else vocab.to_token_lists()
+    vocab_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
     result.model_path, result.vocabulary_path = model_path, vocab_path
     return result
 

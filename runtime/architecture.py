@@ -1,15 +1,14 @@
 """``Architecture``: what kind of encoder-decoder a bundle holds, as format version 2 of ``config.json`` states it.
 
-The recurrent cell, the layer count, the encoder's direction, the state tensors the decoder step carries
-(names and widths), the input kind (one-hot or token ids) and the tokenization (characters or words). This
-runtime decodes the classic shape (one LSTM layer each side, the encoder forward or bidirectional, one-hot
-characters); a bundle that describes anything else is refused at load with an error that says what it holds
-and what is supported.
+The recurrent cell (LSTM or GRU), the layer count, the encoder's direction, the state tensors the decoder step
+carries (names and widths, layer by layer), the input kind of each side (one-hot vectors, or token ids for an
+``Embedding``) and the tokenization (characters or words). Every combination decodes; a description that does
+not hang together (say, a GRU with two states per layer) is refused at load with an error that says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import BundleFormatError
@@ -26,19 +25,37 @@ class StateTensor:
     width: int
 
 
+def state_names(cell: str, layers: int) -> tuple[str, ...]:
+    """The decoder step's state tensors: ``state_h``/``state_c`` (one GRU state: ``state_h``) for the first layer,
+    then ``state_h_1``/``state_c_1`` and so on."""
+    kinds = ("h", "c") if cell == "lstm" else ("h",)
+    return tuple(f"state_{kind}" + (f"_{layer}" if layer else "") for layer in range(layers) for kind in kinds)
+
+
 @dataclass(frozen=True)
 class Architecture:
     cell: str
     layers: int
     direction: str
-    input: str
+    input: str  # the encoder's input: "one_hot" or "ids"
     tokenization: str
     states: tuple[StateTensor, ...]
+    target_input: str = "one_hot"  # the decoder's input
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    def describe(self) -> str:
+        """E.g. ``2-layer bidirectional gru, ids/ids input, word tokens``."""
+        direction = " bidirectional" if self.direction == "bidirectional" else ""
+        inputs = self.input if self.input == self.target_input else f"{self.input}/{self.target_input}"
+        return f"{self.layers}-layer{direction} {self.cell}, {inputs} input, {self.tokenization} tokens"
 
     @classmethod
-    def classic_lstm(cls, latent_dim: int, state_names: tuple[str, str]) -> Architecture:
+    def classic_lstm(cls, latent_dim: int) -> Architecture:
         """The Keras example's model: what every format-1 bundle holds."""
-        states = tuple(StateTensor(name, latent_dim) for name in state_names)
+        states = tuple(StateTensor(name, latent_dim) for name in state_names("lstm", 1))
         return cls("lstm", 1, "forward", "one_hot", "char", states)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +64,7 @@ class Architecture:
             "layers": self.layers,
             "direction": self.direction,
             "input": self.input,
+            "target_input": self.target_input,
             "tokenization": self.tokenization,
             "states": [{"name": s.name, "width": s.width} for s in self.states],
         }
@@ -56,6 +74,8 @@ class Architecture:
         if not isinstance(data, dict):
             raise BundleFormatError(f"{source}: field 'model' must be a JSON object; re-export the bundle")
         choices = {"cell": CELLS, "direction": DIRECTIONS, "input": INPUT_KINDS, "tokenization": TOKENIZATIONS}
+        choices["target_input"] = INPUT_KINDS
+        data = {"target_input": data.get("input"), **data}  # bundles written before target_input: both sides alike
         for key, allowed in choices.items():
             if data.get(key) not in allowed:
                 raise BundleFormatError(
@@ -71,17 +91,16 @@ class Architecture:
             input=data["input"],
             tokenization=data["tokenization"],
             states=_states(data.get("states"), source),
+            target_input=data["target_input"],
         )
 
-    def check_supported(self, classic: Architecture, source: str) -> None:
-        """This runtime decodes ``classic`` with a forward or bidirectional encoder (the decoder step is the same
-        LSTM either way); more families come with later versions."""
-        if self not in (classic, replace(classic, direction="bidirectional")):
+    def check_consistent(self, source: str) -> None:
+        """The states are the ones this cell and layer count carry (names in order), or the bundle is refused."""
+        wanted = state_names(self.cell, self.layers)
+        if self.state_names != wanted:
             raise BundleFormatError(
-                f"{source} describes a {self.layers}-layer {self.direction} {self.cell} model with {self.input} "
-                f"{self.tokenization} inputs and states {[(s.name, s.width) for s in self.states]}; this s2s-onnx "
-                f"decodes one LSTM layer (forward or bidirectional encoder) with one-hot characters and states "
-                f"{[(s.name, s.width) for s in classic.states]}"
+                f"{source}: a {self.layers}-layer {self.cell} model carries states {list(wanted)}, but model.states "
+                f"lists {list(self.state_names)}; re-export the bundle"
             )
 
 

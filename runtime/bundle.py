@@ -7,12 +7,15 @@ function, :meth:`Bundle.open`, from one :class:`SessionConfig`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from . import config as names
+from .architecture import Architecture
 from .config import BundleConfig
 from .errors import BundleFormatError
 from .sessions import SessionConfig, create_session
@@ -74,34 +77,61 @@ class Bundle:
             found[names.GREEDY_NAME] = self.greedy
         return found
 
+    @property
+    def architecture(self) -> Architecture:
+        return self.config.model
 
-# Each role's inputs and outputs: name -> expected last dimension ("latent", a vocabulary width, or None).
-ROLES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
-    names.ENCODER_NAME: (
-        {names.ENCODER_INPUT: "input characters"},
-        {names.STATE_H: "latent", names.STATE_C: "latent"},
-    ),
-    names.DECODER_NAME: (
-        {names.DECODER_INPUT: "target characters", names.STATE_H: "latent", names.STATE_C: "latent"},
-        {names.PROBS: "target characters", names.STATE_H_OUT: "latent", names.STATE_C_OUT: "latent"},
-    ),
-    names.GREEDY_NAME: (
-        {names.ENCODER_INPUT: "input characters", names.GREEDY_MAX_LENGTH: None, names.GREEDY_STOP_AT_END: None},
-        {names.GREEDY_TOKENS: None, names.GREEDY_PROBS: None, names.GREEDY_LENGTHS: None},
-    ),
-}
+    def encoder_input(self, texts: Sequence[str | Sequence[str]]) -> np.ndarray:
+        """The encoder's input for clean texts or token lists: one-hot, or token ids for an ``Embedding`` model."""
+        return self.vocabulary.encode_sources(texts, ids=self.architecture.input == "ids")
+
+
+Widths = dict[str, int | None]  # tensor name -> expected last dimension (None: not checked)
+
+
+def roles(config: BundleConfig) -> dict[str, tuple[Widths, Widths]]:
+    """Each ONNX file's inputs and outputs and their widths, as ``config.json`` describes the model."""
+    model, vocab = config.model, config.vocabulary
+    encoder_width = vocab.num_encoder_tokens if model.input == "one_hot" else None
+    decoder_width = vocab.num_decoder_tokens if model.target_input == "one_hot" else None
+    states: Widths = {s.name: s.width for s in model.states}
+    states_out: Widths = {f"{s.name}{names.OUT_SUFFIX}": s.width for s in model.states}
+    return {
+        names.ENCODER_NAME: ({names.ENCODER_INPUT: encoder_width}, states),
+        names.DECODER_NAME: (
+            {names.DECODER_INPUT: decoder_width, **states},
+            {names.PROBS: vocab.num_decoder_tokens, **states_out},
+        ),
+        names.GREEDY_NAME: (
+            {names.ENCODER_INPUT: encoder_width, names.GREEDY_MAX_LENGTH: None, names.GREEDY_STOP_AT_END: None},
+            {names.GREEDY_TOKENS: None, names.GREEDY_PROBS: None, names.GREEDY_LENGTHS: None},
+        ),
+    }
+
+
+TOKEN_INPUTS = {"one_hot": ("tensor(float)", 3), "ids": ("tensor(int64)", 2)}  # element type, rank
+
+
+def _check_token_inputs(bundle: Bundle, name: str, session: ort.InferenceSession) -> None:
+    """The token inputs are one-hot floats or int64 ids, as ``config.json`` says."""
+    model = bundle.architecture
+    kinds = {names.ENCODER_INPUT: model.input, names.DECODER_INPUT: model.target_input}
+    for arg in session.get_inputs():
+        if arg.name in kinds:
+            element, rank = TOKEN_INPUTS[kinds[arg.name]]
+            if arg.type != element or len(arg.shape) != rank:
+                raise BundleFormatError(
+                    f"{bundle.path / 'config.json'} says {arg.name} takes {kinds[arg.name]} but {name} takes a "
+                    f"{len(arg.shape)}-d {arg.type}; the bundle's files do not belong together - re-export it"
+                )
 
 
 def _check_roles(bundle: Bundle) -> None:
     """Each ONNX file has the inputs and outputs of its role, of the widths that ``config.json`` states."""
-    vocab = bundle.vocabulary
-    widths = {
-        "latent": bundle.latent_dim,
-        "input characters": vocab.num_encoder_tokens,
-        "target characters": vocab.num_decoder_tokens,
-    }
+    expected = roles(bundle.config)
     for name, session in bundle.sessions().items():
-        wanted_inputs, wanted_outputs = ROLES[name]
+        _check_token_inputs(bundle, name, session)
+        wanted_inputs, wanted_outputs = expected[name]
         for kind, args, wanted in (
             ("inputs", session.get_inputs(), wanted_inputs),
             ("outputs", session.get_outputs(), wanted_outputs),
@@ -112,10 +142,10 @@ def _check_roles(bundle: Bundle) -> None:
                     f"{bundle.path / name} has {kind} {sorted(found)} but a {name} needs {sorted(wanted)}; "
                     "the bundle's files are mixed up - re-export it"
                 )
-            for arg, what in wanted.items():
+            for arg, want in wanted.items():
                 width = found[arg][-1] if found[arg] else None
-                if what is not None and isinstance(width, int) and width != widths[what]:
+                if want is not None and isinstance(width, int) and width != want:
                     raise BundleFormatError(
-                        f"{bundle.path / 'config.json'} has {widths[what]} {what} but {name} {arg} has width {width}; "
+                        f"{bundle.path / 'config.json'} gives {arg} a width of {want} but {name} {arg} has width {width}; "
                         "the bundle's files do not belong together - re-export it"
                     )

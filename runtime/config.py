@@ -35,8 +35,9 @@ DECODER_INPUT = "decoder_inputs"
 STATE_H = "state_h"
 STATE_C = "state_c"
 PROBS = "probs"
-STATE_H_OUT = "state_h_out"
-STATE_C_OUT = "state_c_out"
+OUT_SUFFIX = "_out"  # the decoder step's output states: the input states' names plus this
+STATE_H_OUT = STATE_H + OUT_SUFFIX
+STATE_C_OUT = STATE_C + OUT_SUFFIX
 GREEDY_MAX_LENGTH = "max_length"
 GREEDY_STOP_AT_END = "stop_at_end"
 GREEDY_TOKENS = "token_ids"
@@ -59,7 +60,7 @@ class BundleConfig:
     @property
     def model(self) -> Architecture:
         """What the bundle holds (format 1 bundles all hold the classic LSTM)."""
-        return self.architecture or Architecture.classic_lstm(self.latent_dim, (STATE_H, STATE_C))
+        return self.architecture or Architecture.classic_lstm(self.latent_dim)
 
     def to_dict(self) -> dict[str, Any]:
         """The format-2 JSON form (token tables as lists in id order), whatever version was read."""
@@ -95,12 +96,19 @@ class BundleConfig:
         except DataFormatError as exc:
             raise BundleFormatError(f"{source}: {exc}; re-export the bundle") from exc
         latent = fields.integer("latent_dim", 1, MAX_LATENT)
-        classic = Architecture.classic_lstm(latent, (STATE_H, STATE_C))
-        architecture = classic if version == 1 else Architecture.from_dict(fields.get("model", dict), source)
-        widths = sorted({state.width for state in architecture.states})
-        if architecture.cell == "lstm" and architecture.direction == "forward" and widths != [latent]:
-            raise BundleFormatError(f"{source}: model.states have widths {widths} but latent_dim is {latent}")
-        architecture.check_supported(classic, source)
+        if version == 1:
+            architecture = Architecture.classic_lstm(latent)
+        else:
+            architecture = Architecture.from_dict(fields.get("model", dict), source)
+        architecture.check_consistent(source)
+        first = architecture.states[0].width
+        if first != latent:
+            raise BundleFormatError(f"{source}: model.states[0] is {first} wide but latent_dim is {latent}")
+        if architecture.tokenization != vocab.tokenization:
+            raise BundleFormatError(
+                f"{source}: model.tokenization is {architecture.tokenization!r} but the vocabulary's is "
+                f"{vocab.tokenization!r}; re-export the bundle"
+            )
         return cls(
             vocabulary=vocab,
             latent_dim=latent,

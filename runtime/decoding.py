@@ -3,8 +3,9 @@
 The step loop is the Keras example's greedy rule: feed the start token, take the argmax, feed it back,
 stop at the end token or after ``max_length`` tokens. :func:`greedy_steps` is the one place that rule lives;
 ``decode_steps`` and ``Seq2SeqModel.stream`` both consume it. All buffers are allocated once per batch;
-the LSTM state ping-pongs between two pairs of ``OrtValue``s through two pre-built I/O bindings, so a
-step is one ``run_with_iobinding`` plus a few vectorised numpy operations. On CUDA the state stays on
+the recurrent states (every layer's, as ``config.json`` lists them) ping-pong between two sets of
+``OrtValue``s through two pre-built I/O bindings, so a step is one ``run_with_iobinding`` plus a few
+vectorised numpy operations. On CUDA the state stays on
 the device and only the probabilities come back to the host.
 """
 
@@ -58,40 +59,48 @@ class StepRun:
     """Buffers and I/O bindings for one batch of step-by-step decoding."""
 
     def __init__(self, bundle: Bundle, encoder_input: np.ndarray) -> None:
-        vocab = bundle.vocabulary
+        vocab, model = bundle.vocabulary, bundle.architecture
         batch = encoder_input.shape[0]
         device, device_id = _device_of(bundle.decoder)
         self.decoder = bundle.decoder
         self.rows = np.arange(batch)
-        # Host-side buffers, reused every step.
-        self.token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
-        self.token[:, 0, vocab.start_id] = 1.0
+        self.one_hot = model.target_input == "one_hot"
+        # Host-side buffers, reused every step: the token (one-hot, or its id) and the probabilities.
+        if self.one_hot:
+            self.token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
+            self.token[:, 0, vocab.start_id] = 1.0
+        else:
+            self.token = np.full((batch, 1), vocab.start_id, dtype=np.int64)
         self.previous = np.full(batch, vocab.start_id, dtype=np.int64)
         self.probs = np.empty((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
         self.probs_view = self.probs[:, 0, :]  # what step() returns, made once
         token_value = ort.OrtValue.ortvalue_from_numpy(self.token)
         probs_value = ort.OrtValue.ortvalue_from_numpy(self.probs)
-        # Two state pairs on the decoder's device: A feeds B, then B feeds A.
-        shape = (batch, bundle.latent_dim)
-        states = [ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, device_id) for _ in range(4)]
-        h_a, c_a, h_b, c_b = states
-        self._states = states  # keep the OrtValues alive with the bindings
+        # Two sets of states on the decoder's device: A feeds B, then B feeds A.
+        sets = [
+            [
+                ort.OrtValue.ortvalue_from_shape_and_type((batch, s.width), np.float32, device, device_id)
+                for s in model.states
+            ]
+            for _ in range(2)
+        ]
+        self._states = sets  # keep the OrtValues alive with the bindings
+        names_in = model.state_names
 
         enc_binding = bundle.encoder.io_binding()
-        enc_binding.bind_cpu_input(names.ENCODER_INPUT, np.ascontiguousarray(encoder_input, dtype=np.float32))
-        enc_binding.bind_ortvalue_output(names.STATE_H, h_a)
-        enc_binding.bind_ortvalue_output(names.STATE_C, c_a)
+        enc_binding.bind_cpu_input(names.ENCODER_INPUT, np.ascontiguousarray(encoder_input))
+        for name, value in zip(names_in, sets[0], strict=True):
+            enc_binding.bind_ortvalue_output(name, value)
         bundle.encoder.run_with_iobinding(enc_binding)
 
         self.bindings = []
-        for (h_in, c_in), (h_out, c_out) in (((h_a, c_a), (h_b, c_b)), ((h_b, c_b), (h_a, c_a))):
+        for states_in, states_out in ((sets[0], sets[1]), (sets[1], sets[0])):
             binding = self.decoder.io_binding()
             binding.bind_ortvalue_input(names.DECODER_INPUT, token_value)
-            binding.bind_ortvalue_input(names.STATE_H, h_in)
-            binding.bind_ortvalue_input(names.STATE_C, c_in)
             binding.bind_ortvalue_output(names.PROBS, probs_value)
-            binding.bind_ortvalue_output(names.STATE_H_OUT, h_out)
-            binding.bind_ortvalue_output(names.STATE_C_OUT, c_out)
+            for name, value_in, value_out in zip(names_in, states_in, states_out, strict=True):
+                binding.bind_ortvalue_input(name, value_in)
+                binding.bind_ortvalue_output(name + names.OUT_SUFFIX, value_out)
             self.bindings.append(binding)
         self.step_index = 0
 
@@ -102,10 +111,13 @@ class StepRun:
         return self.probs_view
 
     def feed(self, next_ids: np.ndarray) -> None:
-        """Make ``next_ids`` the one-hot input of the next step."""
-        self.token[self.rows, 0, self.previous] = 0.0
-        self.token[self.rows, 0, next_ids] = 1.0
-        self.previous = next_ids
+        """Make ``next_ids`` the input of the next step."""
+        if self.one_hot:
+            self.token[self.rows, 0, self.previous] = 0.0
+            self.token[self.rows, 0, next_ids] = 1.0
+            self.previous = next_ids
+        else:
+            self.token[:, 0] = next_ids
 
 
 def greedy_steps(
@@ -163,7 +175,7 @@ def decode_fused(
     if bundle.greedy is None:
         raise BundleFormatError(f"{bundle.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
     feeds = {
-        names.ENCODER_INPUT: np.ascontiguousarray(encoder_input, dtype=np.float32),
+        names.ENCODER_INPUT: np.ascontiguousarray(encoder_input),
         names.GREEDY_MAX_LENGTH: np.array(max_length, dtype=np.int64),
         names.GREEDY_STOP_AT_END: np.array(stop_at_end),
     }

@@ -15,7 +15,14 @@ from . import config as names
 from .bundle import Bundle
 from .config import BundleConfig
 from .decoding import BatchTokens, Cancellation, decode_fused, decode_steps, greedy_steps
-from .errors import BundleFormatError, DecodeCancelledError, DecodeLimitError, OptionTypeError
+from .errors import (
+    BundleFormatError,
+    DecodeCancelledError,
+    DecodeLimitError,
+    EmptyInputError,
+    InputTooLongError,
+    OptionTypeError,
+)
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
@@ -150,21 +157,59 @@ class Seq2SeqModel:
         opts = (options if options is not None else self.options).replace(**overrides)
         single = isinstance(texts, str)
         items = _as_texts(texts)
-        limit = self.max_length(opts)
-        fused = self._use_fused(opts)
-        self._check_memory(min(opts.batch_size, max(len(items), 1)), limit)
+        self._use_fused(opts)
+        self._check_memory(min(opts.batch_size, max(len(items), 1)), self.max_length(opts))
         vocab = self.vocabulary
         clean = [
             vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty) for t in items
         ]
-        results: list[DecodeResult] = []
-        for start in range(0, len(clean), opts.batch_size):
-            x = vocab.encode_sources(clean[start : start + opts.batch_size])
-            results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
-        return results[0] if single else results
+        return self._decode_all(vocab.source_ids(clean), opts, cancel, single)
+
+    @overload
+    def decode_ids(
+        self,
+        ids: Sequence[int],
+        options: DecodeOptions | None = ...,
+        *,
+        cancel: Cancellation | None = ...,
+        **overrides: Any,
+    ) -> DecodeResult: ...
+    @overload
+    def decode_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        options: DecodeOptions | None = ...,
+        *,
+        cancel: Cancellation | None = ...,
+        **overrides: Any,
+    ) -> list[DecodeResult]: ...
+    def decode_ids(
+        self,
+        ids: Sequence[int] | Sequence[Sequence[int]],
+        options: DecodeOptions | None = None,
+        *,
+        cancel: Cancellation | None = None,
+        **overrides: Any,
+    ) -> DecodeResult | list[DecodeResult]:
+        """Decode token ids for applications that bring their own tokenizer: one list of input ids (returns one
+        result) or a list of them (returns a list). Ids index ``vocabulary.input_chars``; results carry the output
+        ids (``token_ids``). Options as :meth:`decode` (``unknown`` does not apply; ``truncate`` does)."""
+        opts = (options if options is not None else self.options).replace(**overrides)
+        single, rows = _as_id_rows(ids, self.vocabulary.num_encoder_tokens)
+        limit = self.vocabulary.max_encoder_len
+        for index, row in enumerate(rows):
+            if len(row) > limit and not opts.truncate:
+                raise InputTooLongError(
+                    f"ids[{index}] has {len(row)} tokens but the encoder takes at most {limit}; "
+                    "shorten it or pass truncate=True"
+                )
+            if not row and not opts.allow_empty:
+                raise EmptyInputError(f"ids[{index}] is empty; pass allow_empty=True to decode it")
+        return self._decode_all([row[:limit] for row in rows], opts, cancel, single)
 
     def stream(self, text: str, options: DecodeOptions | None = None, **overrides: Any) -> Iterator[str]:
-        """Yield the characters of one translation as they are decoded (always step by step)."""
+        """Yield one translation piece by piece as it is decoded (always step by step): its characters, or its
+        words with the space before each but the first, so that the pieces join to :meth:`translate`'s text."""
         opts = (options if options is not None else self.options).replace(**overrides)
         if not isinstance(text, str):
             raise OptionTypeError(f"stream takes one text (str), not {type(text).__name__}")
@@ -172,7 +217,7 @@ class Seq2SeqModel:
         limit = self.max_length(opts)
         self._check_memory(1, limit)
         clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
-        return self._stream(vocab.encode_sources([clean]), limit)
+        return self._stream(self.bundle.encoder_input([clean]), limit)
 
     def max_length(self, options: DecodeOptions | None = None) -> int:
         """Most tokens a decode with ``options`` generates: the Keras example's ``max_decoder_seq_length + 1``
@@ -181,6 +226,20 @@ class Seq2SeqModel:
         return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
+    def _decode_all(
+        self, rows: list[list[int]], opts: DecodeOptions, cancel: Cancellation | None, single: bool
+    ) -> DecodeResult | list[DecodeResult]:
+        """Decode rows of input ids in batches of ``opts.batch_size``."""
+        limit = self.max_length(opts)
+        fused = self._use_fused(opts)
+        self._check_memory(min(opts.batch_size, max(len(rows), 1)), limit)
+        ids = self.bundle.architecture.input == "ids"
+        results: list[DecodeResult] = []
+        for start in range(0, len(rows), opts.batch_size):
+            x = self.vocabulary.encode_ids(rows[start : start + opts.batch_size], ids)
+            results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
+        return results[0] if single else results
+
     def _decode_batch(self, x: np.ndarray, limit: int, fused: bool, cancel: Cancellation | None) -> BatchTokens:
         run_options = cancel.run_options() if cancel is not None else None
         try:
@@ -197,7 +256,8 @@ class Seq2SeqModel:
 
     def _check_memory(self, batch: int, limit: int) -> None:
         vocab = self.vocabulary
-        needed = decode_bytes(batch, limit, vocab.num_decoder_tokens, vocab.max_encoder_len, vocab.num_encoder_tokens)
+        width = vocab.num_encoder_tokens if self.bundle.architecture.input == "one_hot" else 2
+        needed = decode_bytes(batch, limit, vocab.num_decoder_tokens, vocab.max_encoder_len, width)
         if needed > MAX_DECODE_BYTES:
             raise DecodeLimitError(
                 f"a batch of {batch} with max_length {limit} would need about {needed / 2**20:.0f} MiB, more than the "
@@ -206,12 +266,14 @@ class Seq2SeqModel:
             )
 
     def _stream(self, x: np.ndarray, limit: int) -> Iterator[str]:
-        chars, end_id = self.vocabulary.target_chars, self.vocabulary.end_id
+        vocab = self.vocabulary
+        tokens, end_id, separator = vocab.target_chars, vocab.end_id, ""
         for next_ids, _ in greedy_steps(self.bundle, x, limit):
             token = int(next_ids[0])
             if token == end_id:
                 return
-            yield chars[token]
+            yield separator + tokens[token]
+            separator = vocab.separator
 
     def _use_fused(self, options: DecodeOptions) -> bool:
         if options.strategy == "fused" and self.bundle.greedy is None:
@@ -243,3 +305,24 @@ def _as_texts(texts: object) -> list[str]:
         if not isinstance(text, str):
             raise OptionTypeError(f"texts[{index}] must be a str, not {type(text).__name__}")
     return list(texts)
+
+
+def _as_id_rows(ids: object, size: int) -> tuple[bool, list[list[int]]]:
+    """(single, rows): one list of ids or a list of them, each id an integer in ``[0, size)``."""
+    if isinstance(ids, np.ndarray):
+        ids = ids.tolist()
+    if isinstance(ids, (str, bytes, bytearray)) or not isinstance(ids, Sequence):
+        raise OptionTypeError(f"ids must be a list of ints or a list of lists of ints, not {type(ids).__name__}")
+    single = not ids or not isinstance(ids[0], (Sequence, np.ndarray))
+    rows = [ids] if single else list(ids)
+    checked = []
+    for index, row in enumerate(rows):
+        if isinstance(row, np.ndarray):
+            row = row.tolist()
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            raise OptionTypeError(f"ids[{index}] must be a list of ints, not {type(row).__name__}")
+        for value in row:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value < size:
+                raise OptionTypeError(f"ids[{index}] holds {value!r}; input ids are integers from 0 to {size - 1}")
+        checked.append([int(v) for v in row])
+    return single, checked

@@ -1,7 +1,10 @@
-"""Character vocabulary of the Keras character-level seq2seq example, without TensorFlow.
+"""Token vocabulary of a seq2seq model, without TensorFlow: characters (the Keras example) or words.
 
-The tables are built exactly the example's way: sorted characters of the training texts, each target
-wrapped in ``"\\t"`` ... ``"\\n"``; inputs are one-hot and padded with spaces to the maximum length.
+Character tables are built exactly the example's way: sorted characters of the training texts, each target
+wrapped in ``"\\t"`` ... ``"\\n"``; inputs are one-hot and padded with spaces to the maximum length. Word
+tables hold whitespace-separated words (start and end tokens are words too; output words are joined by a
+space). Tables of ``Embedding`` models (token ids in) and of word models start with ``""``, id 0: the padding
+and mask token that Keras' ``pad_sequences`` and ``mask_zero`` expect. A token's position is its id.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ END_CHAR = "\n"
 PAD_CHAR = " "
 
 UnknownPolicy = Literal["error", "skip", "replace"]
+Tokenization = Literal["char", "word"]
+TOKENIZATIONS = ("char", "word")
+PAD_TOKEN = ""  # id 0 of Embedding and word vocabularies
 MAX_ENCODER_LEN = 10_000  # longest input a bundle may declare
 MAX_DECODER_LEN = 9_999  # so that the example's cap, max_decoder_len + 1, stays within DecodeOptions' ceiling
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Input and target character tables plus the length limits seen in training."""
+    """Input and target token tables (``*_chars``: characters, or words) plus the length limits seen in training."""
 
     input_chars: tuple[str, ...]
     target_chars: tuple[str, ...]
@@ -41,6 +47,7 @@ class Vocabulary:
     start_char: str = START_CHAR
     end_char: str = END_CHAR
     pad_char: str = PAD_CHAR
+    tokenization: Tokenization = "char"
     input_index: dict[str, int] = field(init=False, repr=False, compare=False)
     target_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -48,24 +55,49 @@ class Vocabulary:
         object.__setattr__(self, "input_index", {c: i for i, c in enumerate(self.input_chars)})
         object.__setattr__(self, "target_index", {c: i for i, c in enumerate(self.target_chars)})
         if len(self.input_index) != len(self.input_chars) or len(self.target_index) != len(self.target_chars):
-            raise DataFormatError("vocabulary has duplicate characters; rebuild it from the training data")
+            raise DataFormatError("vocabulary has duplicate tokens; rebuild it from the training data")
+        if self.tokenization not in TOKENIZATIONS:
+            raise DataFormatError(f"vocabulary: tokenization must be 'char' or 'word', not {self.tokenization!r}")
         for name in ("start_char", "end_char"):
             if getattr(self, name) not in self.target_index:
-                raise DataFormatError(f"vocabulary: {name} {getattr(self, name)!r} is not among the target characters")
+                raise DataFormatError(f"vocabulary: {name} {getattr(self, name)!r} is not among the target tokens")
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
-    def from_pairs(cls, sources: Sequence[str], targets: Sequence[str]) -> Vocabulary:
-        """Build the tables from raw pairs (targets without start/end characters), as the example does."""
+    def from_pairs(
+        cls, sources: Sequence[str], targets: Sequence[str], tokenization: Tokenization = "char", ids: bool = False
+    ) -> Vocabulary:
+        """Build the tables from raw pairs (targets without start/end tokens), as the example does; word tables and
+        (``ids``) tables for ``Embedding`` models start with the padding token ``""``."""
         if not sources or len(sources) != len(targets):
             raise DataFormatError("need a non-empty, equal number of source and target texts")
-        wrapped = [START_CHAR + t + END_CHAR for t in targets]
+        split = (lambda text: text.split()) if tokenization == "word" else list
+        source_tokens = [split(s) for s in sources]
+        wrapped = [[START_CHAR, *split(t), END_CHAR] for t in targets]
+        padded = ids or tokenization == "word"
+        first = (PAD_TOKEN,) if padded else ()
         return cls(
-            input_chars=tuple(sorted(set("".join(sources)))),
-            target_chars=tuple(sorted(set("".join(wrapped)))),
-            max_encoder_len=max(len(s) for s in sources),
+            input_chars=first + tuple(sorted({t for tokens in source_tokens for t in tokens})),
+            target_chars=first + tuple(sorted({t for tokens in wrapped for t in tokens})),
+            max_encoder_len=max(1, *(len(s) for s in source_tokens)),
             max_decoder_len=max(len(t) for t in wrapped),
+            pad_char=PAD_TOKEN if padded else PAD_CHAR,
+            tokenization=tokenization,
         )
+
+    @property
+    def separator(self) -> str:
+        """What joins output tokens: nothing for characters, a space for words."""
+        return " " if self.tokenization == "word" else ""
+
+    def tokenize(self, text: str) -> list[str]:
+        """A text's tokens: its characters, or its whitespace-separated words."""
+        return text.split() if self.tokenization == "word" else list(text)
+
+    @property
+    def input_pad_id(self) -> int:
+        """The id that pads encoder inputs: the padding token's, else 0 (Keras' ``pad_sequences``)."""
+        return self.input_index.get(self.pad_char, 0)
 
     @property
     def num_encoder_tokens(self) -> int:
@@ -107,13 +139,13 @@ class Vocabulary:
             max_decoder_len=_length(data, "max_decoder_len", MAX_DECODER_LEN),
             start_char=_char(data, "start_char", START_CHAR),
             end_char=_char(data, "end_char", END_CHAR),
-            pad_char=_char(data, "pad_char", PAD_CHAR),
+            pad_char=_char(data, "pad_char", PAD_CHAR, allow_empty=True),
         )
 
     def to_token_lists(self) -> dict[str, Any]:
         """The plain JSON form (token lists in id order) that :meth:`from_token_lists` reads."""
         return {
-            "tokenization": "char",
+            "tokenization": self.tokenization,
             "input_tokens": list(self.input_chars),
             "target_tokens": list(self.target_chars),
             "padding": self.pad_char,
@@ -127,30 +159,29 @@ class Vocabulary:
     def from_token_lists(cls, data: dict[str, Any]) -> Vocabulary:
         """The plain JSON any training script can write: ``tokenization``, ``input_tokens``, ``target_tokens``
         (a token's position is its id), ``padding``, ``start``, ``end``, ``max_encoder_seq_length`` and
-        ``max_decoder_seq_length``. Character-level only for now: word-level and ``Embedding`` id vocabularies
-        (a ``""`` padding token) are refused with an error that says so."""
+        ``max_decoder_seq_length``. ``tokenization`` is ``"char"`` (tokens are single characters, or ``""``) or
+        ``"word"``."""
         kind = data.get("tokenization", "char")
-        if kind != "char":
-            raise DataFormatError(
-                f"tokenization {kind!r} is not supported yet (character-level models only); "
-                "see the README's known limits"
-            )
-        tables = {key: _token_list(data, key) for key in ("input_tokens", "target_tokens")}
+        if kind not in TOKENIZATIONS:
+            raise DataFormatError(f"vocabulary: tokenization must be 'char' or 'word', not {kind!r}")
+        tables = {key: _token_list(data, key, kind) for key in ("input_tokens", "target_tokens")}
+        token = _char if kind == "char" else _word
         return cls(
             input_chars=tables["input_tokens"],
             target_chars=tables["target_tokens"],
             max_encoder_len=_length(data, "max_encoder_seq_length", MAX_ENCODER_LEN),
             max_decoder_len=_length(data, "max_decoder_seq_length", MAX_DECODER_LEN),
-            start_char=_char(data, "start", START_CHAR),
-            end_char=_char(data, "end", END_CHAR),
-            pad_char=_char(data, "padding", PAD_CHAR),
+            start_char=token(data, "start", START_CHAR),
+            end_char=token(data, "end", END_CHAR),
+            pad_char=token(data, "padding", PAD_CHAR, allow_empty=True),
+            tokenization=kind,
         )
 
     # -- encoding ------------------------------------------------------------------------------------
     def clean(
         self, text: str, *, unknown: UnknownPolicy = "error", truncate: bool = False, allow_empty: bool = False
-    ) -> str:
-        """Apply the empty-input, unknown-character and length rules to one input text."""
+    ) -> list[str]:
+        """One input text's tokens, after the empty-input, unknown-token and length rules."""
         if not isinstance(text, str):
             raise OptionTypeError(f"input must be str, not {type(text).__name__}")
         if unknown not in ("error", "skip", "replace"):
@@ -159,58 +190,76 @@ class Vocabulary:
             raise EmptyInputError(
                 f"input is {'empty' if not text else 'blank'}; pass allow_empty=True (CLI: --allow-empty) to decode it"
             )
-        bad = sorted({c for c in text if c not in self.input_index})
+        tokens = self.tokenize(text)
+        what = "words" if self.tokenization == "word" else "characters"
+        bad = sorted({t for t in tokens if t not in self.input_index})
         if bad:
             if unknown == "error":
                 raise UnknownCharacterError(
-                    f"input has characters the model does not know: {_show(bad)}; remove them or pass "
+                    f"input has {what} the model does not know: {_show(bad)}; remove them or pass "
                     "unknown='skip' or unknown='replace' (CLI: --unknown)",
                     tuple(bad),
                 )
-            if unknown == "skip":
-                text = "".join(c for c in text if c in self.input_index)
-            else:
-                filler = self.pad_char if self.pad_char in self.input_index else ""
-                text = "".join(c if c in self.input_index else filler for c in text)
-        if len(text) > self.max_encoder_len:
+            filler = [self.pad_char] if unknown == "replace" and self.pad_char in self.input_index else []
+            tokens = [piece for t in tokens for piece in ([t] if t in self.input_index else filler)]
+        if len(tokens) > self.max_encoder_len:
             if not truncate:
                 raise InputTooLongError(
-                    f"input has {len(text)} characters but the encoder takes at most {self.max_encoder_len}; "
+                    f"input has {len(tokens)} {what} but the encoder takes at most {self.max_encoder_len}; "
                     "shorten it or pass truncate=True (CLI: --truncate)"
                 )
-            text = text[: self.max_encoder_len]
-        return text
+            tokens = tokens[: self.max_encoder_len]
+        return tokens
 
-    def encode_sources(self, texts: Iterable[str]) -> np.ndarray:
-        """One-hot encoder input ``(batch, max_encoder_len, num_encoder_tokens)``, padded with spaces.
+    def source_ids(self, texts: Iterable[str | Sequence[str]]) -> list[list[int]]:
+        """Token ids of each input: a str is tokenized, a list is taken as tokens (all must be known)."""
+        index = self.input_index
+        return [[index[t] for t in (self.tokenize(x) if isinstance(x, str) else x)] for x in texts]
 
-        Texts must already be clean (see :meth:`clean`).
-        """
-        texts = list(texts)
-        return _one_hot(texts, self.input_index, self.max_encoder_len, self.pad_char)
+    def encode_sources(self, texts: Iterable[str | Sequence[str]], ids: bool = False) -> np.ndarray:
+        """Encoder input for clean texts or token lists (see :meth:`clean`), padded to ``max_encoder_len``: one-hot
+        ``(batch, time, num_encoder_tokens)`` float32, or (``ids``, for an ``Embedding``) ``(batch, time)`` int64."""
+        return self.encode_ids(self.source_ids(texts), ids)
 
-    def encode_targets(self, targets: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Teacher-forcing arrays ``(decoder_input, decoder_target)`` for raw targets, the example's way."""
-        wrapped = [self.start_char + t + self.end_char for t in targets]
-        dec_in = _one_hot(wrapped, self.target_index, self.max_decoder_len, self.pad_char)
+    def encode_ids(self, rows: Sequence[Sequence[int]], ids: bool = False) -> np.ndarray:
+        """Encoder input from token ids, padded as :meth:`encode_sources` pads."""
+        pad = self.input_index.get(self.pad_char)
+        if ids:
+            return _padded_ids(rows, self.max_encoder_len, self.input_pad_id)
+        return _one_hot(rows, self.max_encoder_len, self.num_encoder_tokens, pad)
+
+    def encode_targets(self, targets: Sequence[str], ids: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Teacher-forcing arrays for raw targets: the decoder input (one-hot, or ``ids``) and the targets one step
+        ahead. Character tables without a padding token get the example's one-hot targets (padding rows: the space,
+        or zeros); tables with ``""`` get target ids ``(batch, time)`` padded with 0, for a sparse loss."""
+        index = self.target_index
+        wrapped = [[index[t] for t in (self.start_char, *self.tokenize(target), self.end_char)] for target in targets]
+        pad = index.get(self.pad_char)
+        length = self.max_decoder_len
+        dec_in = _padded_ids(wrapped, length, pad or 0) if ids else _one_hot(wrapped, length, len(index), pad)
         shifted = [w[1:] for w in wrapped]
-        dec_target = np.zeros_like(dec_in)
-        dec_target[:, :-1] = _one_hot(shifted, self.target_index, self.max_decoder_len - 1, self.pad_char)
-        pad = self.target_index.get(self.pad_char)
-        if pad is not None:
-            dec_target[:, -1, pad] = 1.0
+        if self.pad_char == PAD_TOKEN:
+            return dec_in, _padded_ids(shifted, length, pad or 0)
+        dec_target = _one_hot(shifted, length, len(index), pad)
         return dec_in, dec_target
 
     def decode_ids(self, ids: Iterable[int]) -> str:
-        chars = self.target_chars
-        return "".join(chars[i] for i in ids)
+        """Target token ids -> text (characters joined, or words joined by a space)."""
+        tokens = self.target_chars
+        return self.separator.join(tokens[i] for i in ids)
 
 
-def _one_hot(texts: Sequence[str], index: dict[str, int], length: int, pad_char: str) -> np.ndarray:
-    out = np.zeros((len(texts), length, len(index)), dtype=np.float32)
-    pad = index.get(pad_char)
-    for row, text in enumerate(texts):
-        ids = [index[c] for c in text[:length]]
+def _padded_ids(rows: Sequence[Sequence[int]], length: int, pad: int) -> np.ndarray:
+    out = np.full((len(rows), length), pad, dtype=np.int64)
+    for row, ids in enumerate(rows):
+        out[row, : min(len(ids), length)] = ids[:length]
+    return out
+
+
+def _one_hot(rows: Sequence[Sequence[int]], length: int, width: int, pad: int | None) -> np.ndarray:
+    out = np.zeros((len(rows), length, width), dtype=np.float32)
+    for row, ids in enumerate(rows):
+        ids = list(ids[:length])
         out[row, np.arange(len(ids)), ids] = 1.0
         if pad is not None and len(ids) < length:
             out[row, len(ids) :, pad] = 1.0
@@ -228,15 +277,20 @@ def _require(data: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _token_list(data: dict[str, Any], key: str) -> tuple[str, ...]:
+def _token_list(data: dict[str, Any], key: str, tokenization: str) -> tuple[str, ...]:
     tokens = _require(data, key, list)
     if not tokens:
         raise DataFormatError(f"vocabulary: field {key!r} must not be empty")
     for index, token in enumerate(tokens):
-        if not isinstance(token, str) or len(token) != 1:
+        if not isinstance(token, str) or (tokenization == "char" and len(token) > 1):
             raise DataFormatError(
-                f"vocabulary: {key}[{index}] is {token!r}; character-level vocabularies hold single characters "
-                "(word-level and Embedding id vocabularies are not supported yet)"
+                f"vocabulary: {key}[{index}] is {token!r}; "
+                + (
+                    'character-level vocabularies hold single characters (or "" for padding); '
+                    'use "tokenization": "word" for words'
+                    if tokenization == "char"
+                    else "tokens are strings"
+                )
             )
     return tuple(tokens)
 
@@ -248,10 +302,18 @@ def _length(data: dict[str, Any], key: str, ceiling: int) -> int:
     return value
 
 
-def _char(data: dict[str, Any], key: str, default: str) -> str:
+def _char(data: dict[str, Any], key: str, default: str, allow_empty: bool = False) -> str:
     value = data.get(key, default)
-    if not isinstance(value, str) or len(value) != 1:
-        raise DataFormatError(f"vocabulary: field {key!r} must be a single character, not {value!r}")
+    if not isinstance(value, str) or len(value) > 1 or (not value and not allow_empty):
+        what = "a single character" + (' or ""' if allow_empty else "")
+        raise DataFormatError(f"vocabulary: field {key!r} must be {what}, not {value!r}")
+    return value
+
+
+def _word(data: dict[str, Any], key: str, default: str, allow_empty: bool = False) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise DataFormatError(f"vocabulary: field {key!r} must be a {'' if allow_empty else 'non-empty '}string")
     return value
 
 

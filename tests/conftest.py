@@ -31,7 +31,17 @@ def make_word_pairs(count: int, seed: int = 0) -> list[tuple[str, str]]:
     return pairs
 
 
-KERAS_FIXTURES = {"trained", "keras_file", "vocab", "bundle", "inference", "legacy_file", "scratch", "undertrained"}
+KERAS_FIXTURES = {
+    "trained",
+    "keras_file",
+    "vocab",
+    "bundle",
+    "inference",
+    "legacy_file",
+    "scratch",
+    "undertrained",
+    "family_bundles",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from s2s_onnx.export.fused_weights import CellWeights, DecoderWeights
 from s2s_onnx.runtime import BundleConfig, Vocabulary
 from s2s_onnx.runtime import config as names
 
@@ -54,6 +55,22 @@ def random_weights(
         w(hidden, n_out, scale=1.5),
         dense_b,
     )
+
+
+def keras_gates(onnx_blocks: np.ndarray, hidden: int) -> np.ndarray:
+    """ONNX LSTM gate blocks ``i o f c`` (axis 0) -> Keras columns ``i f c o`` (last axis)."""
+    i, o, f, c = (onnx_blocks[k * hidden : (k + 1) * hidden] for k in range(4))
+    return np.concatenate([i, f, c, o], axis=0).T
+
+
+def decoder_weights(weights: TinyWeights) -> DecoderWeights:
+    """The decoder of ``weights`` in Keras' layout, as the fused builder takes it."""
+    hidden = weights.hidden
+    bias = weights.dec_b[: 4 * hidden] + weights.dec_b[4 * hidden :]
+    cell = CellWeights(
+        "lstm", keras_gates(weights.dec_w, hidden), keras_gates(weights.dec_r, hidden), keras_gates(bias, hidden)
+    )
+    return DecoderWeights((cell,), weights.dense_w, weights.dense_b)
 
 
 def _init(name: str, value: np.ndarray) -> onnx.TensorProto:
@@ -187,6 +204,6 @@ def write_bundle(directory: Path, weights: TinyWeights, vocab: Vocabulary = TINY
     onnx.save(encoder, directory / names.ENCODER_NAME)
     onnx.save(decoder, directory / names.DECODER_NAME)
     if fused:
-        onnx.save(build_greedy(encoder, decoder, vocab, OPSET), directory / names.GREEDY_NAME)
+        onnx.save(build_greedy(encoder, decoder_weights(weights), vocab, OPSET), directory / names.GREEDY_NAME)
     BundleConfig(vocabulary=vocab, latent_dim=weights.hidden, opset=OPSET, fused=fused).save(directory)
     return directory

@@ -59,7 +59,7 @@ def test_keras2_bidirectional_file_is_rebuilt_exactly(bi_bundles) -> None:
     probs = np.asarray(loaded.model([stored["encoder_input"], stored["decoder_input"]], training=False))
     np.testing.assert_allclose(probs, stored["probs"], atol=1e-6, rtol=0)
     spec = find_seq2seq(loaded.model)
-    assert spec.bidirectional and spec.backward_first and spec.latent_dim == 2 * spec.encoder.units
+    assert spec.bidirectional and spec.backward_first and spec.latent_dim == 2 * spec.encoder[0].units
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -117,7 +117,7 @@ def test_train_command_makes_a_bidirectional_model(tmp_path: Path, pairs_file: P
     args = ["train", "--data", str(pairs_file), "--num-samples", "100", "--epochs", "1", "--latent-dim", "6"]
     assert main([*args, "--bidirectional", "-o", str(tmp_path / "run")]) == 0
     spec = find_seq2seq(load_training_model(tmp_path / "run" / "model.keras").model)
-    assert spec.bidirectional and not spec.backward_first and (spec.encoder.units, spec.decoder.units) == (6, 12)
+    assert spec.bidirectional and not spec.backward_first and (spec.encoder[0].units, spec.decoder[0].units) == (6, 12)
 
 
 def test_the_benchmark_runs_on_the_family(bi_bundles, workdir: Path, tmp_path: Path) -> None:

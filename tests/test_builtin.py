@@ -205,7 +205,7 @@ def test_bad_bundles(tmp_path: Path) -> None:
     vocabulary = json.loads((broken / "config.json").read_text())["vocabulary"]
     _edit_config(broken, vocabulary={**vocabulary, "target_tokens": [*vocabulary["target_tokens"], "%"]})
     with pytest.raises(
-        BundleFormatError, match="has 14 target characters but decoder.onnx decoder_inputs has width 13"
+        BundleFormatError, match="gives decoder_inputs a width of 14 but decoder.onnx decoder_inputs has width 13"
     ):
         Seq2SeqModel.load(broken)
 
@@ -215,10 +215,10 @@ BAD_CONFIGS = [
     ({"format_version": True}, "'format_version' must be an integer, not bool"),
     ({"provenance": "abc"}, "'provenance' must be a JSON object, not str"),
     ({"latent_dim": 0}, "'latent_dim' must be between 1 and"),
-    ({"latent_dim": 17}, "model.states have widths [256] but latent_dim is 17"),
+    ({"latent_dim": 17}, "model.states[0] is 256 wide but latent_dim is 17"),
     (
         {"latent_dim": 17, "model.states": [{"name": "state_h", "width": 17}, {"name": "state_c", "width": 17}]},
-        "17 latent but encoder.onnx state_h has width 256",
+        "gives state_h a width of 17 but encoder.onnx state_h has width 256",
     ),
     ({"opset": "17"}, "'opset' must be an integer"),
     ({"vocabulary": []}, "'vocabulary' must be a JSON object"),
@@ -228,15 +228,17 @@ BAD_CONFIGS = [
     ({"vocabulary.max_encoder_seq_length": 0}, "'max_encoder_seq_length' must be between 1 and"),
     ({"vocabulary.input_tokens": []}, "'input_tokens' must not be empty"),
     ({"vocabulary.target_tokens": 7}, "'target_tokens' must be list, not int"),
-    ({"vocabulary.end": "Z"}, "end_char 'Z' is not among the target characters"),
-    ({"vocabulary.tokenization": "word"}, "tokenization 'word' is not supported yet"),
+    ({"vocabulary.end": "Z"}, "end_char 'Z' is not among the target tokens"),
+    ({"vocabulary.tokenization": "word"}, "model.tokenization is 'char' but the vocabulary's is 'word'"),
+    ({"vocabulary.tokenization": "morse"}, "tokenization must be 'char' or 'word', not 'morse'"),
     ({"model": "lstm"}, "field 'model' must be a JSON object"),
     ({"model.cell": "transformer"}, "model.cell must be one of lstm, gru"),
     ({"model.layers": 0}, "model.layers must be an integer from 1 to 64"),
     ({"model.states": []}, "model.states must be a non-empty list"),
-    ({"model.cell": "gru"}, "describes a 1-layer forward gru model"),
-    ({"model.layers": 2}, "describes a 2-layer forward lstm model"),
-    ({"model.input": "ids"}, "describes a 1-layer forward lstm model with ids char inputs"),
+    ({"model.cell": "gru"}, "a 1-layer gru model carries states ['state_h'], but model.states lists"),
+    ({"model.layers": 2}, "a 2-layer lstm model carries states ['state_h', 'state_c', 'state_h_1', 'state_c_1']"),
+    ({"model.input": "ids"}, "says encoder_inputs takes ids but encoder.onnx takes a 3-d tensor(float)"),
+    ({"model.target_input": "words"}, "model.target_input must be one of one_hot, ids"),
 ]
 
 

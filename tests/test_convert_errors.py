@@ -61,7 +61,7 @@ def test_not_an_encoder_decoder(tmp_path, capsys, workdir) -> None:
     model.save(path)
     out = tmp_path / "b"
     code, line = run_convert(capsys, str(path), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out))
-    assert code == 2 and "found no LSTM decoder initialised" in line and "solo (LSTM)" in line and "Supported:" in line
+    assert code == 2 and "found no recurrent decoder layer initialised" in line and "solo (LSTM)" in line and "Supported:" in line
     assert_nothing_left(out)
 
 
@@ -73,7 +73,7 @@ def test_vocabulary_mismatch_names_both_numbers(tmp_path, capsys, keras_file, vo
     out = tmp_path / "b"
     code, line = run_convert(capsys, str(keras_file), "--vocab", str(vocab_path), "-o", str(out))
     n = vocab.num_encoder_tokens
-    assert code == 2 and f"{n + 3} input characters" in line and f"takes {n}" in line
+    assert code == 2 and f"{n + 3} input tokens" in line and f"takes {n}" in line
     assert_nothing_left(out)
 
 

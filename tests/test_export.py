@@ -124,6 +124,7 @@ def test_fused_bundle_layout(bundle: Path) -> None:
         "layers": 1,
         "direction": "forward",
         "input": "one_hot",
+        "target_input": "one_hot",
         "tokenization": "char",
         "states": [{"name": "state_h", "width": 32}, {"name": "state_c", "width": 32}],
     }
@@ -193,6 +194,6 @@ def test_convert_with_a_plain_token_list_vocabulary(keras_file: Path, vocab, tmp
     assert main(["convert", str(keras_file), "--vocab", str(path), "-o", str(out)]) == 0
     assert "parity: PASS" in capsys.readouterr().out
     assert Seq2SeqModel.load(out).vocabulary == vocab
-    path.write_text(json.dumps({**plain, "tokenization": "word"}))
-    assert main(["convert", str(keras_file), "--vocab", str(path), "-o", str(tmp_path / "word")]) == 2
-    assert "tokenization 'word' is not supported yet" in capsys.readouterr().err
+    path.write_text(json.dumps({**plain, "tokenization": "morse"}))
+    assert main(["convert", str(keras_file), "--vocab", str(path), "-o", str(tmp_path / "morse")]) == 2
+    assert "tokenization must be 'char' or 'word', not 'morse'" in capsys.readouterr().err

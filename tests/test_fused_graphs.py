@@ -16,15 +16,15 @@ from onnx import TensorProto, helper
 from onnx_fixtures import (
     OPSET,
     TINY_VOCAB,
-    decoder_graph,
+    decoder_weights,
     lstm_step,
     numpy_example_decode,
     random_weights,
     write_bundle,
 )
 
-from s2s_onnx.export.fused import loop_body, lstm_cell
-from s2s_onnx.export.fused_weights import greedy_tables, ifog
+from s2s_onnx.export.fused import gru_cell, loop_body, lstm_cell
+from s2s_onnx.export.fused_weights import greedy_tables, ifoc
 from s2s_onnx.export.onnx_builder import GraphBuilder
 from s2s_onnx.runtime import Bundle, DecodeOptions, Seq2SeqModel
 
@@ -56,14 +56,20 @@ def _run(graph: onnx.GraphProto, feeds: dict[str, np.ndarray]) -> list[np.ndarra
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
-def test_ifog_reorders_gate_blocks() -> None:
-    blocks = np.repeat(np.arange(4)[:, None], 2, axis=0)  # i i o o f f c c
-    assert ifog(blocks, 2).ravel().tolist() == [0, 0, 2, 2, 1, 1, 3, 3]
+def ifog(blocks: np.ndarray, hidden: int) -> np.ndarray:
+    """ONNX gate blocks ``i o f c`` (axis 0) -> the loop's ``i f o c``."""
+    i, o, f, c = (blocks[k * hidden : (k + 1) * hidden] for k in range(4))
+    return np.concatenate([i, f, o, c], axis=0)
+
+
+def test_ifoc_reorders_keras_gate_columns() -> None:
+    columns = np.repeat(np.arange(4), 2)[None, :]  # i i f f c c o o
+    assert ifoc(columns, 2).ravel().tolist() == [0, 0, 1, 1, 3, 3, 2, 2]
 
 
 def test_tables_hold_weights_in_loop_order() -> None:
     weights = random_weights(N_IN, N_OUT, HIDDEN, seed=1)
-    tables = greedy_tables(decoder_graph(weights, N_OUT), TINY_VOCAB)
+    tables = greedy_tables(decoder_weights(weights), TINY_VOCAB)
     assert tables.perm[-1] == TINY_VOCAB.end_id and tables.end == N_OUT - 1
     assert tables.perm[tables.start] == TINY_VOCAB.start_id
     assert sorted(tables.perm.tolist()) == list(range(N_OUT))
@@ -77,10 +83,10 @@ def test_tables_hold_weights_in_loop_order() -> None:
 
 def test_lstm_cell_matches_numpy() -> None:
     weights = random_weights(N_IN, N_OUT, HIDDEN, seed=2)
-    tables = greedy_tables(decoder_graph(weights, N_OUT), TINY_VOCAB)
+    tables = greedy_tables(decoder_weights(weights), TINY_VOCAB)
     g = GraphBuilder(OPSET)
     table = g.const("table", tables.table)
-    h_new, c_new = lstm_cell(g, "recurrent", table, "token", "c", HIDDEN)
+    h_new, c_new = lstm_cell(g, g.one("Gather", [table, "token"], axis=0), "recurrent", "c", HIDDEN)
     g.rename({h_new: "h_out", c_new: "c_out"})
     f32 = TensorProto.FLOAT
     graph = helper.make_graph(
@@ -113,7 +119,7 @@ def test_lstm_cell_matches_numpy() -> None:
 
 def test_loop_body_step_and_stop_condition() -> None:
     weights = random_weights(N_IN, N_OUT, HIDDEN, seed=3)
-    tables = greedy_tables(decoder_graph(weights, N_OUT), TINY_VOCAB)
+    tables = greedy_tables(decoder_weights(weights), TINY_VOCAB)
     outer = GraphBuilder(OPSET, prefix="o_")
     constants = {
         "table": outer.const("table", tables.table),
@@ -127,7 +133,7 @@ def test_loop_body_step_and_stop_condition() -> None:
     h = rng.standard_normal((2, HIDDEN)).astype(np.float32)
     c = rng.standard_normal((2, HIDDEN)).astype(np.float32)
     seen = np.array([tables.end, 0], np.int64)
-    feeds = {"iter": np.array(0, np.int64), "cond_in": np.array(True), "h_in": h, "c_in": c, "seen_in": seen}
+    feeds = {"iter": np.array(0, np.int64), "cond_in": np.array(True), "h0_in": h, "c0_in": c, "seen_in": seen}
     cond, h_out, c_out, seen_out, token, logits = _run(body, feeds)
     want_logits = h @ tables.joint[:, :N_OUT] + tables.joint_bias[:N_OUT]
     np.testing.assert_allclose(logits, want_logits, atol=1e-5)
@@ -137,6 +143,57 @@ def test_loop_body_step_and_stop_condition() -> None:
     gates_h, gates_c = lstm_step(np.eye(N_OUT)[tables.perm[token]], h, c, weights.dec_w, weights.dec_r, weights.dec_b)
     np.testing.assert_allclose(h_out, gates_h, atol=1e-5)
     np.testing.assert_allclose(c_out, gates_c, atol=1e-5)
+
+
+def numpy_gru(x, h, kernel, recurrent, bias, reset_after):
+    """Keras' GRU step in float64 numpy (gates z r h)."""
+    hidden = h.shape[1]
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, np.zeros(3 * hidden))
+    xs = x @ kernel + input_bias
+    z = sig(xs[:, :hidden] + h @ recurrent[:, :hidden] + recurrent_bias[:hidden])
+    r = sig(xs[:, hidden : 2 * hidden] + h @ recurrent[:, hidden : 2 * hidden] + recurrent_bias[hidden : 2 * hidden])
+    if reset_after:
+        reset = r * (h @ recurrent[:, 2 * hidden :] + recurrent_bias[2 * hidden :])
+    else:
+        reset = (r * h) @ recurrent[:, 2 * hidden :]
+    h_hat = np.tanh(xs[:, 2 * hidden :] + reset)
+    return z * h + (1 - z) * h_hat
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_cell_matches_numpy(reset_after: bool) -> None:
+    """The fused GRU cell (both Keras variants) against Keras' equations in numpy."""
+    rng = np.random.default_rng(4)
+    n_in, hidden, batch = 4, HIDDEN, 3
+    kernel, recurrent = rng.standard_normal((n_in, 3 * hidden)), rng.standard_normal((hidden, 3 * hidden))
+    bias = rng.standard_normal((2, 3 * hidden) if reset_after else (3 * hidden,))
+    x, h = rng.standard_normal((batch, n_in)), rng.standard_normal((batch, hidden))
+    input_bias = bias[0] if reset_after else bias
+    inputs = (x @ kernel + input_bias).astype(np.float32)
+    if reset_after:
+        rec, candidate = h @ recurrent + bias[1], None
+    else:
+        rec, candidate = h @ recurrent[:, : 2 * hidden], recurrent[:, 2 * hidden :]
+    g = GraphBuilder(OPSET)
+    cand = g.const("candidate", candidate.astype(np.float32)) if candidate is not None else None
+    h_new = gru_cell(g, "inputs", "recurrent", "h", hidden, cand)
+    g.rename({h_new: "h_out"})
+    f32 = TensorProto.FLOAT
+    graph = helper.make_graph(
+        g.nodes,
+        "gru",
+        [
+            helper.make_tensor_value_info("inputs", f32, [batch, 3 * hidden]),
+            helper.make_tensor_value_info("recurrent", f32, [batch, rec.shape[1]]),
+            helper.make_tensor_value_info("h", f32, [batch, hidden]),
+        ],
+        [helper.make_tensor_value_info("h_out", f32, [batch, hidden])],
+        g.inits,
+    )
+    feeds = {"inputs": inputs, "recurrent": rec.astype(np.float32), "h": h.astype(np.float32)}
+    (got,) = _run(graph, feeds)
+    np.testing.assert_allclose(got, numpy_gru(x, h, kernel, recurrent, bias, reset_after), atol=1e-5)
 
 
 @pytest.fixture(scope="module", params=[(21, 0.0), (24, 0.6), (25, 0.6)], ids=["seed21", "seed24", "seed25"])

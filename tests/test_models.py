@@ -61,7 +61,7 @@ def test_not_an_encoder_decoder_says_what_was_found() -> None:
     y = keras.layers.Dense(3)(keras.layers.LSTM(8, return_sequences=True)(x))
     from s2s_onnx.models.inference import build_inference_models
 
-    with pytest.raises(NotEncoderDecoderError, match="found no LSTM decoder initialised") as info:
+    with pytest.raises(NotEncoderDecoderError, match="found no recurrent decoder layer initialised") as info:
         build_inference_models(keras.Model(x, y))
     assert "Dense" in str(info.value)
 

@@ -51,14 +51,14 @@ def test_unknown_characters_are_listed(small: Vocabulary) -> None:
         small.clean("abzq")
     assert info.value.characters == ("q", "z")
     assert "'q', 'z'" in str(info.value) and "unknown=" in str(info.value)
-    assert small.clean("azb", unknown="skip") == "ab"
-    assert small.clean("azb", unknown="replace") == "a b"
+    assert small.clean("azb", unknown="skip") == list("ab")
+    assert small.clean("azb", unknown="replace") == list("a b")
 
 
 def test_too_long_and_truncate(small: Vocabulary) -> None:
     with pytest.raises(InputTooLongError, match="at most 3"):
         small.clean("abab")
-    assert small.clean("abab", truncate=True) == "aba"
+    assert small.clean("abab", truncate=True) == list("aba")
 
 
 def test_non_string_is_type_error(small: Vocabulary) -> None:
@@ -93,12 +93,13 @@ def test_plain_token_list_json_is_the_same_vocabulary() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"tokenization": "word"}, "tokenization 'word' is not supported yet"),
-        ({"input_tokens": ["", "a"]}, "input_tokens[0] is ''"),
+        ({"tokenization": "words"}, "tokenization must be 'char' or 'word', not 'words'"),
+        ({"input_tokens": ["ab", "a"]}, "input_tokens[0] is 'ab'; character-level vocabularies hold single"),
         ({"target_tokens": ["\t", "\n", "hello"]}, "target_tokens[2] is 'hello'"),
+        ({"target_tokens": ["\t", "\n", 3]}, "target_tokens[2] is 3"),
         ({"input_tokens": []}, "'input_tokens' must not be empty"),
         ({"max_decoder_seq_length": 0}, "'max_decoder_seq_length' must be between 1 and"),
-        ({"end": "$"}, "end_char '$' is not among the target characters"),
+        ({"end": "$"}, "end_char '$' is not among the target tokens"),
     ],
 )
 def test_plain_json_errors_name_the_field(change: dict, message: str) -> None:
@@ -106,3 +107,30 @@ def test_plain_json_errors_name_the_field(change: dict, message: str) -> None:
     with pytest.raises(DataFormatError) as info:
         Vocabulary.from_token_lists({**plain_json(vocab), **change})
     assert message in str(info.value)
+
+
+def test_word_vocabulary_from_pairs_and_plain_json() -> None:
+    vocab = Vocabulary.from_pairs(["go now", "go"], ["va", "va vite"], tokenization="word")
+    assert vocab.input_chars == ("", "go", "now") and vocab.target_chars == ("", "\t", "\n", "va", "vite")
+    assert (vocab.max_encoder_len, vocab.max_decoder_len, vocab.pad_char) == (2, 4, "")
+    assert vocab.clean("  go   now ") == ["go", "now"]
+    assert vocab.decode_ids([3, 4]) == "va vite"
+    np.testing.assert_array_equal(vocab.encode_sources(["now"], ids=True), [[2, 0]])
+    one_hot = vocab.encode_sources(["go"])
+    assert one_hot.shape == (1, 2, 3) and one_hot[0, 0, 1] == 1 and one_hot[0, 1, 0] == 1  # padded with "" (id 0)
+    again = Vocabulary.from_token_lists(json.loads(json.dumps(vocab.to_token_lists())))
+    assert again == vocab
+    with pytest.raises(UnknownCharacterError, match="words the model does not know: 'later'"):
+        vocab.clean("go later")
+    assert vocab.clean("go later", unknown="skip") == ["go"]
+    assert vocab.clean("go later", unknown="replace") == ["go", ""]
+
+
+def test_embedding_vocabulary_pads_with_id_zero_and_sparse_targets() -> None:
+    vocab = Vocabulary.from_pairs(["ab", "b"], ["X", "YX"], ids=True)
+    assert vocab.input_chars == ("", "a", "b") and vocab.target_chars[0] == ""
+    np.testing.assert_array_equal(vocab.encode_sources(["b"], ids=True), [[2, 0]])
+    dec_in, dec_target = vocab.encode_targets(["X"], ids=True)
+    start, end, x = (vocab.target_index[t] for t in ("\t", "\n", "X"))
+    np.testing.assert_array_equal(dec_in, [[start, x, end, 0]])
+    np.testing.assert_array_equal(dec_target, [[x, end, 0, 0]])
