@@ -43,15 +43,15 @@ class BenchResult:
 
 
 def _inputs(bundle: Bundle, batch_size: int) -> np.ndarray:
-    """Real-looking inputs: random strings over the input characters, of mixed lengths."""
+    """Real-looking inputs: random sequences of the input tokens (not the padding token), of mixed lengths."""
     vocab = bundle.vocabulary
     rng = np.random.default_rng(batch_size)
-    chars = vocab.input_chars
-    texts = [
-        "".join(chars[i] for i in rng.integers(0, len(chars), size=int(n)))
+    tokens = [t for t in vocab.input_chars if t]
+    rows = [
+        [tokens[i] for i in rng.integers(0, len(tokens), size=int(n))]
         for n in rng.integers(1, vocab.max_encoder_len + 1, size=batch_size)
     ]
-    return vocab.encode_sources(texts)
+    return bundle.encoder_input(rows)
 
 
 def _optional_rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
@@ -96,7 +96,7 @@ def _rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
             rows += runtime_rows(cuda, "cuda")
         else:
             settings.notes.append("CUDA rows skipped: the CUDA provider fell back to CPU")
-    rows.append(floor_row(bundle.latent_dim))
+    rows.append(floor_row(bundle.architecture))
     return rows
 
 
@@ -127,8 +127,9 @@ def _settings_record(settings: BenchSettings, bundle: Bundle) -> dict[str, Any]:
         },
         "device": settings.device,
         "latent_dim": bundle.latent_dim,
-        "input_chars": bundle.vocabulary.num_encoder_tokens,
-        "output_chars": bundle.vocabulary.num_decoder_tokens,
+        "model": bundle.architecture.describe(),
+        "input_tokens": bundle.vocabulary.num_encoder_tokens,
+        "output_tokens": bundle.vocabulary.num_decoder_tokens,
     }
 
 
@@ -159,7 +160,8 @@ def benchmark(settings: BenchSettings) -> BenchResult:
     json_path = settings.out / "bench.json"
     report.write_json(json_path, records, _settings_record(settings, bundle), settings.notes)
     title = (
-        f"s2s-onnx bench: latent {bundle.latent_dim}, {bundle.vocabulary.num_decoder_tokens} output chars, "
+        f"s2s-onnx bench: {bundle.architecture.describe()}, latent {bundle.latent_dim}, "
+        f"{bundle.vocabulary.num_decoder_tokens} output tokens, "
         f"{settings.steps} steps, {settings.threads} thread(s)"
     )
     plot_path: Path | None = settings.out / "bench.png"

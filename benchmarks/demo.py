@@ -63,15 +63,16 @@ def _translate(bundle: Path) -> None:
         print(f"      {text!r:<32} -> {iso}  {'ok' if iso == want else 'expected ' + want}")
 
 
-def _time(result: Any, sources: list[str], bundle: Path, latent: int) -> None:
+def _time(result: Any, sources: list[str], bundle: Path) -> None:
     from s2s_onnx.models.inference import build_inference_models
 
     from .keras_rows import keras_rows
 
     print("[4/5] timing: Keras vs the runtime (one thread, 12 steps, median of 10)")
     keras_all = keras_rows(build_inference_models(result.model), result.vocabulary)
-    rows = [r for r in keras_all if not r.slow] + runtime_rows(Bundle.open(bundle, bench_sessions(1)), "cpu")
-    rows.append(floor_row(latent))
+    loaded = Bundle.open(bundle, bench_sessions(1))
+    rows = [r for r in keras_all if not r.slow] + runtime_rows(loaded, "cpu")
+    rows.append(floor_row(loaded.architecture))
     batches = {b: result.vocabulary.encode_sources(sources[:b]) for b in (1, 32)}
     with blas_threads(1):
         timed = run_benchmark(rows, "s2s-onnx step loop, I/O binding [cpu]", batches, 12, 10, 1)
@@ -95,7 +96,7 @@ def run_demo(settings: DemoSettings) -> Path:
     bundle = out / "bundle"
     _convert(result, sources, bundle)
     _translate(bundle)
-    _time(result, sources, bundle, settings.latent_dim)
+    _time(result, sources, bundle)
     print(f"[5/5] done: everything is in {out.resolve()}")
     print(f'      try: s2s-onnx translate --model {bundle} "July 4th, 1976"')
     return bundle

@@ -11,62 +11,67 @@ import tensorflow as tf
 from s2s_onnx.models.inference import InferenceModels
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .rows import Row, Run, naive_loop
+from .rows import Row, Run, naive_loop, token_maker
 
 logger = logging.getLogger(__name__)
-
-
-def _start(batch: int, vocab: Vocabulary) -> np.ndarray:
-    token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
-    token[:, 0, vocab.start_id] = 1.0
-    return token
 
 
 def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
     encoder, decoder = models.encoder, models.decoder
     width = vocab.num_decoder_tokens
+    ids = models.spec.decoder_embedding is not None
+    make_token = token_maker(vocab, ids)
+
+    def as_list(outputs: object) -> list[tf.Tensor]:
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    def tf_token(chosen: tf.Tensor) -> tf.Tensor:
+        return chosen[:, None] if ids else tf.one_hot(chosen, width)[:, None, :]
 
     def predict_loop(x: np.ndarray, steps: int) -> Run:
         """The Keras example's decode_sequence: predict() per step."""
 
-        def step(token: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
-            return decoder.predict([token, h, c], verbose=0)
+        def step(token: np.ndarray, *states: np.ndarray) -> list[np.ndarray]:
+            return decoder.predict([token, *states], verbose=0)
 
-        return lambda: naive_loop(lambda: encoder.predict(x, verbose=0), step, x.shape[0], steps, vocab)
+        def encode() -> list[np.ndarray]:
+            return as_list(encoder.predict(x, verbose=0))
+
+        return lambda: naive_loop(encode, step, x.shape[0], steps, make_token, vocab.start_id)
 
     def direct(x: np.ndarray, steps: int) -> Run:
         x_t = tf.constant(x)
 
         def run() -> np.ndarray:
-            state_h, state_c = encoder(x_t, training=False)
-            token = tf.constant(_start(x.shape[0], vocab))
+            states = as_list(encoder(x_t, training=False))
+            token = tf.constant(make_token(np.full(x.shape[0], vocab.start_id)))
             out = []
             for _ in range(steps):
-                probs, state_h, state_c = decoder([token, state_h, state_c], training=False)
+                probs, *states = decoder([token, *states], training=False)
                 chosen = tf.argmax(probs[:, -1, :], axis=-1)
                 out.append(chosen.numpy())
-                token = tf.one_hot(chosen, width)[:, None, :]
+                token = tf_token(chosen)
             return np.stack(out, axis=1)
 
         return run
 
     @tf.function(reduce_retracing=True)
-    def step_fn(token: tf.Tensor, state_h: tf.Tensor, state_c: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        probs, state_h, state_c = decoder([token, state_h, state_c], training=False)
+    def step_fn(token: tf.Tensor, *states: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        probs, *new_states = decoder([token, *states], training=False)
         chosen = tf.argmax(probs[:, -1, :], axis=-1)
-        return chosen, tf.one_hot(chosen, width)[:, None, :], state_h, state_c
+        return (chosen, tf_token(chosen), *new_states)
 
-    encode_fn = tf.function(lambda x: encoder(x, training=False), reduce_retracing=True)
+    encode_fn = tf.function(lambda x: as_list(encoder(x, training=False)), reduce_retracing=True)
 
     def tf_step(x: np.ndarray, steps: int) -> Run:
         x_t = tf.constant(x)
 
         def run() -> np.ndarray:
-            state_h, state_c = encode_fn(x_t)
-            token = tf.constant(_start(x.shape[0], vocab))
+            states = encode_fn(x_t)
+            token = tf.constant(make_token(np.full(x.shape[0], vocab.start_id)))
             out = []
             for _ in range(steps):
-                chosen, token, state_h, state_c = step_fn(token, state_h, state_c)
+                chosen, token, *states = step_fn(token, *states)
                 out.append(chosen)
             return np.stack([c.numpy() for c in out], axis=1)
 
@@ -74,15 +79,15 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
 
     @tf.function(reduce_retracing=True)
     def loop_fn(x: tf.Tensor, steps: tf.Tensor) -> tf.Tensor:
-        state_h, state_c = encoder(x, training=False)
-        token = tf.one_hot(tf.fill([tf.shape(x)[0]], vocab.start_id), width)[:, None, :]
-        ids = tf.TensorArray(tf.int64, size=steps)
+        states = as_list(encoder(x, training=False))
+        token = tf_token(tf.fill([tf.shape(x)[0]], tf.constant(vocab.start_id, tf.int64)))
+        chosen_ids = tf.TensorArray(tf.int64, size=steps)
         for t in tf.range(steps):
-            probs, state_h, state_c = decoder([token, state_h, state_c], training=False)
+            probs, *states = decoder([token, *states], training=False)
             chosen = tf.argmax(probs[:, -1, :], axis=-1)
-            ids = ids.write(t, chosen)
-            token = tf.one_hot(chosen, width)[:, None, :]
-        return tf.transpose(ids.stack())
+            chosen_ids = chosen_ids.write(t, chosen)
+            token = tf_token(chosen)
+        return tf.transpose(chosen_ids.stack())
 
     def tf_loop(x: np.ndarray, steps: int) -> Run:
         x_t, steps_t = tf.constant(x), tf.constant(steps)
@@ -105,28 +110,29 @@ def _tflite(fn: object, specs: list[tf.TensorSpec]) -> bytes:
 def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, str]:
     """LiteRT (TensorFlow Lite runtime) on the same encoder and decoder; (None, reason) if it cannot run.
 
-    The converter needs static shapes for the LSTM's tensor lists, so each batch size gets its own conversion.
+    The converter needs static shapes for the recurrent layers' tensor lists, so each batch size gets its own
+    conversion.
     """
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
         return None, f"ai-edge-litert is not installed ({exc})"
-    encoder, decoder = models.encoder, models.decoder
-    latent, width = models.spec.latent_dim, vocab.num_decoder_tokens
+    encoder, decoder, spec = models.encoder, models.decoder, models.spec
+    states = spec.state_tensors
+    state_names = [s.name for s in states]
+    make_token = token_maker(vocab, spec.decoder_embedding is not None)
 
     def convert(batch: int, steps_in: int) -> tuple[bytes, bytes]:
-        enc = _tflite(
-            lambda x: encoder(x, training=False),
-            [tf.TensorSpec((batch, steps_in, vocab.num_encoder_tokens), tf.float32, name="x")],
+        x_spec = (
+            tf.TensorSpec((batch, steps_in), tf.int64, name="x")
+            if spec.encoder_embedding is not None
+            else tf.TensorSpec((batch, steps_in, vocab.num_encoder_tokens), tf.float32, name="x")
         )
-        dec = _tflite(
-            lambda token, state_h, state_c: decoder([token, state_h, state_c], training=False),
-            [
-                tf.TensorSpec((batch, 1, width), tf.float32, name="token"),
-                tf.TensorSpec((batch, latent), tf.float32, name="state_h"),
-                tf.TensorSpec((batch, latent), tf.float32, name="state_c"),
-            ],
-        )
+        token = make_token(np.zeros(batch, np.int64))
+        token_spec = tf.TensorSpec(token.shape, tf.as_dtype(token.dtype), name="token")
+        state_specs = [tf.TensorSpec((batch, s.width), tf.float32, name=s.name) for s in states]
+        enc = _tflite(lambda x: encoder(x, training=False), [x_spec])
+        dec = _tflite(lambda token, *states: decoder([token, *states], training=False), [token_spec, *state_specs])
         return enc, dec
 
     try:
@@ -143,27 +149,25 @@ def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, 
         enc.allocate_tensors()
         dec.allocate_tensors()
         enc_in = enc.get_input_details()[0]["index"]
-        enc_h, enc_c = _outputs_in_order(enc)
-        dec_in = {_arg_name(d["name"]): d["index"] for d in dec.get_input_details()}
-        probs_out, h_out, c_out = _outputs_in_order(dec)
+        enc_states = _outputs_in_order(enc)
+        dec_in = {_arg_name(d["name"], ["token", *state_names]): d["index"] for d in dec.get_input_details()}
+        probs_out, *state_outs = _outputs_in_order(dec)
 
         def run() -> np.ndarray:
             enc.set_tensor(enc_in, x)
             enc.invoke()
-            state_h, state_c = enc.get_tensor(enc_h), enc.get_tensor(enc_c)
-            token = _start(batch, vocab)
-            rows = np.arange(batch)
+            values = [enc.get_tensor(i) for i in enc_states]
+            token = make_token(np.full(batch, vocab.start_id))
             out = []
             for _ in range(steps):
                 dec.set_tensor(dec_in["token"], token)
-                dec.set_tensor(dec_in["state_h"], state_h)
-                dec.set_tensor(dec_in["state_c"], state_c)
+                for name, value in zip(state_names, values, strict=True):
+                    dec.set_tensor(dec_in[name], value)
                 dec.invoke()
                 chosen = dec.get_tensor(probs_out)[:, -1, :].argmax(axis=-1)
-                state_h, state_c = dec.get_tensor(h_out), dec.get_tensor(c_out)
+                values = [dec.get_tensor(i) for i in state_outs]
                 out.append(chosen)
-                token = np.zeros_like(token)
-                token[rows, 0, chosen] = 1.0
+                token = make_token(chosen)
             return np.stack(out, axis=1)
 
         return run
@@ -171,10 +175,10 @@ def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, 
     return Row("LiteRT (TFLite converter + interpreter) per step", prepare), ""
 
 
-def _arg_name(name: str) -> str:
-    """'serving_default_state_h:0' or 'state_h' -> 'state_h'."""
+def _arg_name(name: str, args: list[str]) -> str:
+    """'serving_default_state_h_1:0' or 'state_h_1' -> 'state_h_1' (the longest argument name it ends with)."""
     base = name.split(":")[0]
-    for arg in ("token", "state_h", "state_c", "x"):
+    for arg in sorted(args, key=len, reverse=True):
         if base.endswith(arg):
             return arg
     return base

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.architecture import Architecture
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.decoding import decode_fused, decode_steps
 from s2s_onnx.runtime.sessions import SessionConfig
 from s2s_onnx.runtime.vocab import Vocabulary
 
-FLOOR = "floor: recurrent mat-vec h @ R only"
+FLOOR = "floor: recurrent mat-vecs h @ R only"
 Run = Callable[[], np.ndarray]
 Prepare = Callable[[np.ndarray, int], Run]
 
@@ -33,37 +34,58 @@ class Row:
     checks_tokens: bool = True  # the floor decodes nothing
 
 
+def token_maker(vocab: Vocabulary, ids: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """Chosen ids -> the decoder's next input: ``(batch, 1)`` ids for an Embedding, else fresh one-hot vectors."""
+
+    def make(chosen: np.ndarray) -> np.ndarray:
+        if ids:
+            return np.asarray(chosen, dtype=np.int64).reshape(-1, 1)
+        token = np.zeros((len(chosen), 1, vocab.num_decoder_tokens), dtype=np.float32)
+        token[np.arange(len(chosen)), 0, chosen] = 1.0
+        return token
+
+    return make
+
+
 def naive_loop(
-    encode: Callable[[], Sequence[Any]], step: Callable[..., Sequence[Any]], batch: int, steps: int, vocab: Vocabulary
+    encode: Callable[[], Sequence[Any]],
+    step: Callable[..., Sequence[Any]],
+    batch: int,
+    steps: int,
+    make_token: Callable[[np.ndarray], np.ndarray],
+    start_id: int,
 ) -> np.ndarray:
-    """The Keras example's loop shape: one ``step(token, h, c) -> (probs, h, c)`` call per token, a fresh
-    one-hot token array each time. ``encode()`` gives the initial states."""
-    state_h, state_c = encode()
-    token = np.zeros((batch, 1, vocab.num_decoder_tokens), dtype=np.float32)
-    token[:, 0, vocab.start_id] = 1.0
+    """The Keras example's loop shape: one ``step(token, *states) -> (probs, *states)`` call per token, a fresh
+    token array each time. ``encode()`` gives the initial states."""
+    states = list(encode())
+    token = make_token(np.full(batch, start_id))
     out = []
     for _ in range(steps):
-        probs, state_h, state_c = step(token, state_h, state_c)
+        probs, *states = step(token, *states)
         chosen = np.argmax(probs[:, -1, :], axis=-1)
         out.append(chosen)
-        token = np.zeros_like(token)
-        token[np.arange(batch), 0, chosen] = 1.0
+        token = make_token(chosen)
     return np.stack(out, axis=1)
 
 
 def runtime_rows(bundle: Bundle, label: str) -> list[Row]:
     """The s2s-onnx runtime's paths on one loaded bundle (``label`` is the device)."""
-    vocab = bundle.vocabulary
+    vocab, model = bundle.vocabulary, bundle.architecture
     encoder, decoder = bundle.encoder, bundle.decoder
+    state_names = list(model.state_names)
+    make_token = token_maker(vocab, model.target_input == "ids")
 
     def steps_path(x: np.ndarray, steps: int) -> Run:
         return lambda: decode_steps(bundle, x, steps, stop_at_end=False).ids
 
     def naive(x: np.ndarray, steps: int) -> Run:
-        def step(token: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
-            return decoder.run(None, {names.DECODER_INPUT: token, names.STATE_H: h, names.STATE_C: c})
+        def step(token: np.ndarray, *states: np.ndarray) -> list[np.ndarray]:
+            return decoder.run(None, {names.DECODER_INPUT: token, **dict(zip(state_names, states, strict=True))})
 
-        return lambda: naive_loop(lambda: encoder.run(None, {names.ENCODER_INPUT: x}), step, x.shape[0], steps, vocab)
+        def encode() -> list[np.ndarray]:
+            return encoder.run(state_names, {names.ENCODER_INPUT: x})
+
+        return lambda: naive_loop(encode, step, x.shape[0], steps, make_token, vocab.start_id)
 
     def fused(x: np.ndarray, steps: int) -> Run:
         return lambda: decode_fused(bundle, x, steps, stop_at_end=False).ids
@@ -77,22 +99,24 @@ def runtime_rows(bundle: Bundle, label: str) -> list[Row]:
     return rows
 
 
-def floor_row(hidden: int) -> Row:
-    """The decoder's recurrent matrix-vector product ``h @ R`` (hidden x 4*hidden, float32) alone, per step.
-
-    Its values do not change its cost, so a random matrix of the decoder's shape stands in for R.
-    """
-    weight = (np.random.default_rng(0).standard_normal((hidden, 4 * hidden)) * 0.05).astype(np.float32)
+def floor_row(model: Architecture) -> Row:
+    """The decoder's recurrent matrix-vector products ``h @ R`` (per layer: hidden x gates * hidden, float32)
+    alone, per step. Their values do not change their cost, so random matrices of the decoder's shapes stand in."""
+    gates = 4 if model.cell == "lstm" else 3
+    rng = np.random.default_rng(0)
+    widths = [s.width for s in model.states if s.name.startswith("state_h")]
+    weights = [(rng.standard_normal((w, gates * w)) * 0.05).astype(np.float32) for w in widths]
 
     def prepare(x: np.ndarray, steps: int) -> Run:
-        state = np.random.default_rng(1).standard_normal((x.shape[0], hidden)).astype(np.float32) * 0.1
-        out = np.empty((x.shape[0], weight.shape[1]), dtype=np.float32)
+        states = [np.random.default_rng(1).standard_normal((x.shape[0], w)).astype(np.float32) * 0.1 for w in widths]
+        outs = [np.empty((x.shape[0], w.shape[1]), dtype=np.float32) for w in weights]
         ids = np.zeros((x.shape[0], steps), dtype=np.int64)
 
         def run() -> np.ndarray:
             # A fixed h: a recurrence through the random matrix would decay into slow denormals or blow up.
             for _ in range(steps):
-                np.dot(state, weight, out=out)
+                for state, weight, out in zip(states, weights, outs, strict=True):
+                    np.dot(state, weight, out=out)
             return ids
 
         return run

@@ -94,7 +94,7 @@ def _input_spec(name: str, embedding: object, width: int) -> tf.TensorSpec:
 def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     """tf2onnx-convert the encoder and decoder-step models, with stable names and checks."""
     spec = models.spec
-    states = architecture_of(spec, "char").states
+    states = spec.state_tensors
     state_in = [s.name for s in states]
     state_out = [name + names.OUT_SUFFIX for name in state_in]
     enc_sig = (_input_spec(names.ENCODER_INPUT, spec.encoder_embedding, spec.num_encoder_tokens),)

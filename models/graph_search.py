@@ -19,8 +19,8 @@ from .spec import CELL_OF_KIND, STATE_COUNT, EmbeddingSpec, RnnSpec, Seq2SeqSpec
 Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
 SUPPORTED = (
     "Supported: an LSTM or GRU encoder (optionally Bidirectional, optionally stacked) whose final states initialise "
-    "a decoder of the same cell and depth, layer by layer; a Dense on the decoder's output sequence; one-hot Inputs "
-    "or an Embedding on either side"
+    "a decoder of the same cell and depth, layer by layer; a Dense (or TimeDistributed(Dense)) on the decoder's "
+    "output sequence; one-hot Inputs or an Embedding on either side"
 )
 
 
@@ -82,7 +82,10 @@ class ConfigGraph:
         return NotEncoderDecoderError(f"{message}; layers: {self.found}. {SUPPORTED}")
 
     def activation(self, name: str) -> str:
-        return activation_name(self.by_name[name]["config"].get("activation", "linear"))
+        config = self.by_name[name]["config"]
+        if self.kinds[name] == "TimeDistributed":
+            config = config["layer"]["config"]
+        return activation_name(config.get("activation", "linear"))
 
     def rnn_kind(self, name: str) -> str | None:
         """``LSTM`` or ``GRU`` for a recurrent layer or a ``Bidirectional`` around one, else None."""
@@ -154,10 +157,16 @@ class ConfigGraph:
             raise self.fail(f"the decoder layers {layers} are not one stack; found the stack {chain}")
         return chain
 
+    def is_dense(self, name: str) -> bool:
+        """A Dense, or a ``TimeDistributed(Dense)`` (the same thing on a sequence)."""
+        inner = self.by_name[name]["config"].get("layer")
+        wrapped = self.kinds[name] == "TimeDistributed" and isinstance(inner, dict) and _class_name(inner) == "Dense"
+        return self.kinds[name] == "Dense" or wrapped
+
     def dense_on(self, name: str) -> str:
         """The Dense that reads ``name``'s output sequence."""
         denses = [n for n in self.by_name if any(r[0] == name and r[2] == 0 for r in self.inbound[n])]
-        if len(denses) != 1 or self.kinds[denses[0]] != "Dense":
+        if len(denses) != 1 or not self.is_dense(denses[0]):
             what = ", ".join(f"{n} ({self.kinds[n]})" for n in denses) or "nothing"
             raise self.fail(f"expected a Dense layer on the decoder's output sequence, found {what}")
         return denses[0]

@@ -14,7 +14,6 @@ import numpy as np
 import tensorflow as tf
 
 from s2s_onnx.runtime import config as names
-from s2s_onnx.runtime.architecture import state_names
 
 from .graph_search import find_seq2seq
 from .spec import EmbeddingSpec, RnnSpec, Seq2SeqSpec
@@ -127,10 +126,7 @@ def build_inference_models(model: Any, spec: Seq2SeqSpec | None = None) -> Infer
     enc_names = ["encoder", *(f"encoder_{spec.cell}_{k}" for k in range(layers))]
     encoder = keras.Model(enc_in, encoder_states(spec, enc_in, enc_names, weighted), name="encoder")
     dec_in = model_input(spec, "decoder", names.DECODER_INPUT)
-    state_ins = [
-        keras.Input((width,), name=name)
-        for name, width in zip(state_names(spec.cell, layers), spec.state_widths, strict=True)
-    ]
+    state_ins = [keras.Input((state.width,), name=state.name) for state in spec.state_tensors]
     dec_names = ["decoder", *(f"decoder_{spec.cell}_{k}" for k in range(layers)), "probs"]
     probs, final = decoder_outputs(spec, dec_in, state_ins, dec_names, weighted)
     decoder = keras.Model([dec_in, *state_ins], [probs, *final], name="decoder_step")

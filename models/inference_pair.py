@@ -44,7 +44,7 @@ def _decoder(graph: ConfigGraph) -> list[str]:
             f"the decoder model's first output is the layer {top!r}'s output sequence, not the Dense layer's "
             "probabilities (the seed walk-through's mistake): convert the training model (e.g. s2s.h5) instead"
         )
-    if graph.kinds.get(first) != "Dense" or graph.source(first)[0] != top:
+    if first not in graph.kinds or not graph.is_dense(first) or graph.source(first)[0] != top:
         raise graph.fail(f"the decoder model's first output {first!r} is not a Dense on the decoder's top layer")
     return layers
 

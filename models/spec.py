@@ -121,9 +121,14 @@ class Seq2SeqSpec:
     def num_output_tokens(self) -> int:
         return int(self.dense_weights[0].shape[1])
 
+    @property
+    def state_tensors(self) -> tuple[StateTensor, ...]:
+        """The decoder step's state tensors, named as the bundle names them, layer by layer."""
+        names = state_names(self.cell, self.layers)
+        return tuple(StateTensor(n, w) for n, w in zip(names, self.state_widths, strict=True))
+
     def architecture(self, tokenization: str) -> Architecture:
         """What ``config.json`` says about this model."""
-        names = state_names(self.cell, self.layers)
         return Architecture(
             cell=self.cell,
             layers=self.layers,
@@ -131,7 +136,7 @@ class Seq2SeqSpec:
             input="ids" if self.encoder_embedding is not None else "one_hot",
             target_input="ids" if self.decoder_embedding is not None else "one_hot",
             tokenization=tokenization,
-            states=tuple(StateTensor(n, w) for n, w in zip(names, self.state_widths, strict=True)),
+            states=self.state_tensors,
         )
 
     def describe(self) -> str:

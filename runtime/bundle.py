@@ -146,6 +146,6 @@ def _check_roles(bundle: Bundle) -> None:
                 width = found[arg][-1] if found[arg] else None
                 if want is not None and isinstance(width, int) and width != want:
                     raise BundleFormatError(
-                        f"{bundle.path / 'config.json'} gives {arg} a width of {want} but {name} {arg} has width {width}; "
-                        "the bundle's files do not belong together - re-export it"
+                        f"{bundle.path / 'config.json'} gives {arg} a width of {want} but {name} {arg} has width "
+                        f"{width}; the bundle's files do not belong together - re-export it"
                     )

@@ -43,10 +43,18 @@ def _shape(arg: ort.NodeArg) -> str:
 
 
 def describe_architecture(model: Architecture) -> str:
+    """E.g. ``2-layer GRU, bidirectional encoder, encoder ids / decoder one-hot, word tokens; decoder states ...``."""
     states = ", ".join(f"{s.name} [{s.width}]" for s in model.states)
+    kinds = {"one_hot": "one-hot", "ids": "ids (Embedding)"}
+    inputs = (
+        f"{kinds[model.input]} inputs"
+        if model.input == model.target_input
+        else f"encoder {kinds[model.input]} / decoder {kinds[model.target_input]} inputs"
+    )
+    words = {"char": "characters", "word": "words"}
     return (
-        f"{model.layers}-layer {model.cell.upper()}, {model.direction} encoder, {model.input.replace('_', '-')} "
-        f"{model.tokenization} inputs; decoder states {states}"
+        f"{model.layers}-layer {model.cell.upper()}, {model.direction} encoder, {inputs}, "
+        f"{words[model.tokenization]}; decoder states {states}"
     )
 
 
@@ -56,7 +64,7 @@ def _header(bundle: Bundle) -> list[str]:
         f"bundle {bundle.path}",
         f"  format version {config.format_version}, opset {config.opset}, latent {config.latent_dim}",
         f"  model: {describe_architecture(config.model)}",
-        f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output characters; "
+        f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output tokens; "
         f"max encoder length {vocab.max_encoder_len}, max decoder length {vocab.max_decoder_len}; "
         f"start {vocab.start_char!r}, end {vocab.end_char!r}, pad {vocab.pad_char!r}",
     ]

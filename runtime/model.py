@@ -21,6 +21,7 @@ from .errors import (
     DecodeLimitError,
     EmptyInputError,
     InputTooLongError,
+    InvalidOptionError,
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
@@ -322,7 +323,9 @@ def _as_id_rows(ids: object, size: int) -> tuple[bool, list[list[int]]]:
         if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
             raise OptionTypeError(f"ids[{index}] must be a list of ints, not {type(row).__name__}")
         for value in row:
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value < size:
-                raise OptionTypeError(f"ids[{index}] holds {value!r}; input ids are integers from 0 to {size - 1}")
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise OptionTypeError(f"ids[{index}] holds {value!r}; input ids are integers")
+            if not 0 <= value < size:
+                raise InvalidOptionError(f"ids[{index}] holds {value}; input ids go from 0 to {size - 1}")
         checked.append([int(v) for v in row])
     return single, checked

@@ -81,7 +81,7 @@ def test_inspect_shows_the_family(bi_bundles, capsys) -> None:
 
     assert main(["inspect", str(bi_bundles["keras"])]) == 0
     assert (
-        "model: 1-layer LSTM, bidirectional encoder, one-hot char inputs; decoder states state_h [24]"
+        "model: 1-layer LSTM, bidirectional encoder, one-hot inputs, characters; decoder states state_h [24]"
         in capsys.readouterr().out
     )
 

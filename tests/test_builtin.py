@@ -13,6 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from s2s_onnx.models import dates
@@ -387,3 +388,24 @@ def test_readme_triton_width_is_the_built_in_models() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     width = Bundle.open().vocabulary.num_encoder_tokens
     assert f"dims: [ -1, -1, {width} ]" in readme and f"The input width ({width} here" in readme
+
+
+def test_decode_ids_takes_token_ids_and_checks_them() -> None:
+    model = Seq2SeqModel.load()
+    vocab = model.vocabulary
+    texts = ["March 3rd, 2021", "14 Jul 1989"]
+    rows = vocab.source_ids([vocab.clean(t) for t in texts])
+    results = model.decode_ids(rows)
+    assert [r.text for r in results] == model.translate(texts) == ["2021-03-03", "1989-07-14"]
+    assert model.decode_ids(np.array(rows[0])).token_ids == results[0].token_ids  # one list in, one result out
+    with pytest.raises(ValueError, match=r"ids\[0\] holds 59; input ids go from 0 to 58"):
+        model.decode_ids([59])
+    with pytest.raises(TypeError, match="input ids are integers"):
+        model.decode_ids([[1, "a"]])
+    with pytest.raises(TypeError, match="ids must be a list"):
+        model.decode_ids("abc")  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="has 35 tokens but the encoder takes at most 34"):
+        model.decode_ids([1] * 35)
+    assert len(model.decode_ids([1] * 35, truncate=True).token_ids) > 0
+    with pytest.raises(ValueError, match="is empty"):
+        model.decode_ids([[]])

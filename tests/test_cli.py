@@ -77,7 +77,8 @@ def test_inspect_shows_graphs_vocabulary_and_provenance(capsys) -> None:
     out = capsys.readouterr().out
     assert "LSTM x1" in out and "Loop x1" in out
     assert (
-        "model: 1-layer LSTM, forward encoder, one-hot char inputs; decoder states state_h [256], state_c [256]" in out
+        "model: 1-layer LSTM, forward encoder, one-hot inputs, characters; decoder states state_h [256], state_c [256]"
+        in out
     )
     assert "encoder_inputs" in out and "state_h_out" in out and "token_ids" in out
     assert "input / " in out and "max encoder length" in out

@@ -61,7 +61,12 @@ def test_not_an_encoder_decoder(tmp_path, capsys, workdir) -> None:
     model.save(path)
     out = tmp_path / "b"
     code, line = run_convert(capsys, str(path), "--vocab", str(workdir / "keras3/vocabulary.json"), "-o", str(out))
-    assert code == 2 and "found no recurrent decoder layer initialised" in line and "solo (LSTM)" in line and "Supported:" in line
+    assert (
+        code == 2
+        and "found no recurrent decoder layer initialised" in line
+        and "solo (LSTM)" in line
+        and "Supported:" in line
+    )
     assert_nothing_left(out)
 
 

@@ -32,20 +32,33 @@ def family_bundles(request, workdir: Path) -> tuple[Family, dict[str, Path], dic
     directory = workdir / f"family-{family.name}"
     directory.mkdir()
     model = build_family_model(keras, family, vocab)
-    files = {"keras": directory / "model.keras", "h5": directory / "model.h5", "legacy": LEGACY / family.name / "model.h5"}
+    files = {
+        "keras": directory / "model.keras",
+        "h5": directory / "model.h5",
+        "legacy": LEGACY / family.name / "model.h5",
+    }
     model.save(files["keras"])
     model.save(files["h5"])
     sentences = tuple(family_pairs(family)[0][:16])
     bundles = {}
     for flavour, source in files.items():
-        result = convert(source, directory / f"bundle-{flavour}", vocab, ConvertOptions(fused=True, sentences=sentences))
+        result = convert(
+            source, directory / f"bundle-{flavour}", vocab, ConvertOptions(fused=True, sentences=sentences)
+        )
         assert result.report is not None and result.report.ok, result.report.format()
         bundles[flavour] = result.bundle
     return family, files, bundles
 
 
 def test_config_describes_the_family(family_bundles) -> None:
+    from s2s_onnx.runtime import Bundle
+    from s2s_onnx.runtime.inspect import describe
+
     family, _, bundles = family_bundles
+    direction = "bidirectional" if family.bidirectional else "forward"
+    text = describe(Bundle.open(bundles["keras"]))
+    assert f"model: {family.layers}-layer {family.cell}, {direction} encoder" in text
+    assert ("words" if family.tokenization == "word" else "characters") in text
     for bundle in bundles.values():
         model = json.loads((bundle / "config.json").read_text())["model"]
         assert model["cell"] == family.cell.lower() and model["layers"] == family.layers

@@ -81,3 +81,46 @@ def test_reference_decoders_stop_at_end_or_cap(inference, vocab, sources) -> Non
     for a, b in zip(full.token_ids, capped.token_ids, strict=True):
         assert a[: len(b)] == b
     assert np.mean(full.ended) > 0.5
+
+
+def _seq2seq(keras, head, cells=("LSTM", "LSTM"), enc_units=8, dec_units=8):
+    """A seq2seq training model whose decoder output goes through ``head(layer output) -> probs``."""
+    enc_in, dec_in = keras.Input((None, 4)), keras.Input((None, 5))
+    _, *states = getattr(keras.layers, cells[0])(enc_units, return_state=True)(enc_in)
+    seq = getattr(keras.layers, cells[1])(dec_units, return_sequences=True)(dec_in, initial_state=states)
+    return keras.Model([enc_in, dec_in], head(seq, enc_in))
+
+
+def test_unsupported_families_list_the_layers_and_what_is_supported() -> None:
+    import keras
+
+    from s2s_onnx.models.graph_search import find_seq2seq
+
+    def attention(seq, _):
+        return keras.layers.Dense(5, activation="softmax")(keras.layers.Attention()([seq, seq]))
+
+    with pytest.raises(NotEncoderDecoderError) as info:
+        find_seq2seq(_seq2seq(keras, attention))
+    message = str(info.value)
+    assert "(Attention)" in message and "expected a Dense layer" in message and "Supported:" in message
+
+    def custom(seq, _):
+        return keras.layers.TimeDistributed(keras.layers.Dropout(0.1))(seq)
+
+    with pytest.raises(NotEncoderDecoderError, match=r"TimeDistributed\)"):
+        find_seq2seq(_seq2seq(keras, custom))
+
+
+def test_time_distributed_dense_is_a_dense() -> None:
+    import keras
+
+    from s2s_onnx.models.graph_search import find_seq2seq
+    from s2s_onnx.models.inference import build_inference_models, split_max_abs_diff
+
+    def head(seq, _):
+        return keras.layers.TimeDistributed(keras.layers.Dense(5, activation="softmax"))(seq)
+
+    model = _seq2seq(keras, head, cells=("GRU", "GRU"))
+    spec = find_seq2seq(model)
+    assert spec.cell == "gru" and spec.dense_activation == "softmax"
+    assert split_max_abs_diff(model, build_inference_models(model)) <= 1e-5

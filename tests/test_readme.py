@@ -114,6 +114,10 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
     assert (scratch / "dates-bundle" / "greedy.onnx").is_file()
     assert (scratch / "fra-bundle" / "config.json").is_file()
     assert (scratch / "pair-bundle" / "config.json").is_file()
+    for family in ("gru", "stacked", "bi", "embedding", "words"):
+        assert (scratch / f"{family}-bundle" / "greedy.onnx").is_file(), family
+    words = json.loads((scratch / "words-bundle" / "config.json").read_text())
+    assert words["model"]["tokenization"] == "word" and words["model"]["input"] == "ids"
     assert (scratch / "bench-results" / "bench.json").is_file()
 
 
@@ -128,6 +132,7 @@ def test_readme_python_blocks_run_without_tensorflow() -> None:
     assert lines[1] == "['2021-03-03', '2021-03-03']"
     assert lines[2].startswith("1989-07-14 end")
     assert lines[3] == "1976-07-04"
+    assert lines[4] == "2021-03-03"
 
 
 def test_default_model_translate_command_without_tensorflow() -> None:
