@@ -46,7 +46,7 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
         "onnxruntime naive run() per step [cpu]",
         "s2s-onnx step loop, I/O binding [cpu]",
         "s2s-onnx fused greedy.onnx [cpu]",
-        "floor: recurrent mat-vec h @ R only",
+        "floor: recurrent mat-vecs h @ R only",
     ):
         assert expected in rows, expected
     litert = [r for r in data["results"] if r["row"].startswith("LiteRT")]
