@@ -13,7 +13,17 @@ from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.sessions import CUDA
 
 from . import report
-from .rows import Row, bench_sessions, blas_threads, floor_row, runtime_rows
+from .rows import (
+    ALL_PRODUCTS,
+    Row,
+    all_products_row,
+    bench_sessions,
+    blas_threads,
+    floor_row,
+    runtime_rows,
+    sentence_products,
+    weight_bytes,
+)
 from .runner import run_benchmark
 
 logger = logging.getLogger(__name__)
@@ -97,6 +107,7 @@ def _rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
         else:
             settings.notes.append("CUDA rows skipped: the CUDA provider fell back to CPU")
     rows.append(floor_row(bundle.architecture))
+    rows.append(all_products_row(bundle.architecture, bundle.vocabulary.num_decoder_tokens))
     return rows
 
 
@@ -128,9 +139,36 @@ def _settings_record(settings: BenchSettings, bundle: Bundle) -> dict[str, Any]:
         "device": settings.device,
         "latent_dim": bundle.latent_dim,
         "model": bundle.architecture.describe(),
+        **_weight_traffic(bundle),
         "input_tokens": bundle.vocabulary.num_encoder_tokens,
         "output_tokens": bundle.vocabulary.num_decoder_tokens,
     }
+
+
+def _weight_traffic(bundle: Bundle) -> dict[str, int]:
+    """float32 weight bytes each encoder and decoder step reads: at batch 1 a step is a mat-vec over them, so
+    (bytes / step time) is the cache or memory bandwidth it needs."""
+    encoder, decoder = sentence_products(bundle.architecture, bundle.vocabulary.num_decoder_tokens)
+    return {"encoder_step_weight_bytes": weight_bytes(encoder), "decoder_step_weight_bytes": weight_bytes(decoder)}
+
+
+def _bandwidth_notes(
+    records: list[dict[str, Any]], bundle: Bundle, batches: dict[int, np.ndarray], steps: int
+) -> list[str]:
+    """What the all-products floor's time implies: the weight bytes it streams per second, per batch size."""
+    traffic = _weight_traffic(bundle)
+    notes = []
+    for record in records:
+        if record["row"] == ALL_PRODUCTS and "sentence_median_ms" in record:
+            batch = record["batch_size"]
+            streamed = traffic["encoder_step_weight_bytes"] * batches[batch].shape[1]
+            streamed += traffic["decoder_step_weight_bytes"] * steps
+            rate = streamed / (record["sentence_median_ms"] / 1e3) / 1e9
+            notes.append(
+                f"batch {batch}: the all-products floor streams {streamed / 1e6:.1f} MB of float32 weights per "
+                f"sentence, {rate:.1f} GB/s (per decoder step: {traffic['decoder_step_weight_bytes'] / 1e6:.2f} MB)"
+            )
+    return notes
 
 
 def benchmark(settings: BenchSettings) -> BenchResult:
@@ -156,6 +194,7 @@ def benchmark(settings: BenchSettings) -> BenchResult:
         if bar is not None:
             bar.close()
     records = report.summarise(results)
+    settings.notes += _bandwidth_notes(records, bundle, batches, settings.steps)
     settings.out.mkdir(parents=True, exist_ok=True)
     json_path = settings.out / "bench.json"
     report.write_json(json_path, records, _settings_record(settings, bundle), settings.notes)

@@ -22,6 +22,7 @@ from s2s_onnx.runtime.sessions import SessionConfig
 from s2s_onnx.runtime.vocab import Vocabulary
 
 FLOOR = "floor: recurrent mat-vecs h @ R only"
+ALL_PRODUCTS = "floor: every matrix product (encoder, decoder, Dense)"
 Run = Callable[[], np.ndarray]
 Prepare = Callable[[np.ndarray, int], Run]
 
@@ -122,6 +123,67 @@ def floor_row(model: Architecture) -> Row:
         return run
 
     return Row(FLOOR, prepare, checks_tokens=False)
+
+
+def sentence_products(model: Architecture, output_tokens: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The weight matrices one sentence must multiply: (encoder step's, decoder step's), as (rows, columns).
+
+    Encoder step: each layer's (and direction's) recurrent matrix, plus the input matrix of every layer above the
+    first (the first layer's one-hot or Embedding input is a row lookup). Decoder step: the same for the decoder
+    stack, plus the Dense layer."""
+    gates = 4 if model.cell == "lstm" else 3
+    widths = [s.width for s in model.states if s.name.startswith("state_h")]
+    directions = 2 if model.direction == "bidirectional" else 1
+    encoder, decoder = [], []
+    for depth, width in enumerate(widths):
+        unit = width // directions
+        encoder += [(unit, gates * unit)] * directions
+        decoder.append((width, gates * width))
+        if depth:
+            encoder += [(widths[depth - 1], gates * unit)] * directions
+            decoder.append((widths[depth - 1], gates * width))
+    decoder.append((widths[-1], output_tokens))
+    return encoder, decoder
+
+
+def weight_bytes(shapes: list[tuple[int, int]]) -> int:
+    """float32 bytes of the weight matrices: what a batch-1 step must stream from cache or memory."""
+    return sum(4 * rows * columns for rows, columns in shapes)
+
+
+def all_products_row(model: Architecture, output_tokens: int) -> Row:
+    """Every unavoidable matrix product of a sentence in numpy: the encoder's per input step, then the
+    decoder's and the Dense per output step (random matrices of the real shapes: values do not change cost)."""
+    encoder, decoder = sentence_products(model, output_tokens)
+    rng = np.random.default_rng(0)
+
+    def matrices(shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+        return [(rng.standard_normal(shape) * 0.05).astype(np.float32) for shape in shapes]
+
+    enc_weights, dec_weights = matrices(encoder), matrices(decoder)
+
+    def prepare(x: np.ndarray, steps: int) -> Run:
+        batch, enc_steps = x.shape[0], x.shape[1]
+
+        def buffers(weights: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [
+                (np.full((batch, w.shape[0]), 0.1, np.float32), np.empty((batch, w.shape[1]), np.float32))
+                for w in weights
+            ]
+
+        enc_buffers, dec_buffers = buffers(enc_weights), buffers(dec_weights)
+        ids = np.zeros((batch, steps), dtype=np.int64)
+
+        def run() -> np.ndarray:
+            for count, weights, pairs in ((enc_steps, enc_weights, enc_buffers), (steps, dec_weights, dec_buffers)):
+                for _ in range(count):
+                    for weight, (state, out) in zip(weights, pairs, strict=True):
+                        np.dot(state, weight, out=out)
+            return ids
+
+        return run
+
+    return Row(ALL_PRODUCTS, prepare, checks_tokens=False)
 
 
 def blas_threads(threads: int) -> contextlib.AbstractContextManager[object]:

@@ -1,4 +1,4 @@
-"""The ``convert`` subcommand. Nothing heavy at module level: TensorFlow is imported when it runs."""
+"""The ``convert`` and ``quantize`` subcommands. Nothing heavy at module level: TensorFlow is imported when it runs."""
 
 from __future__ import annotations
 
@@ -35,7 +35,68 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip the Keras/ONNX parity check")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed in parity")
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.add_argument(
+        "--quantize",
+        choices=("int8",),
+        default=None,
+        help="write the int8 bundle instead (as 's2s-onnx quantize' with its defaults, checked on the parity inputs)",
+    )
+    _min_identical_argument(p)
     p.set_defaults(handler=run)
+    register_quantize(subparsers)
+
+
+def _min_identical_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-identical",
+        type=float,
+        default=0.99,
+        help="int8: share of decodes that must equal the fp32 bundle's, 0..1 (default 0.99); below it nothing is "
+        "written",
+    )
+
+
+def _check_min_identical(value: float) -> float:
+    from s2s_onnx.runtime.errors import InvalidOptionError
+
+    if not 0.0 <= value <= 1.0:
+        raise InvalidOptionError(f"--min-identical must be between 0 and 1, not {value}")
+    return value
+
+
+def register_quantize(subparsers: Any) -> None:
+    p = subparsers.add_parser("quantize", help="int8 weights for a bundle, kept only if its decodes stay the same")
+    p.add_argument(
+        "bundle", type=Path, nargs="?", default=None, metavar="BUNDLE", help="fp32 bundle (default: the built-in model)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="int8 bundle directory to write")
+    p.add_argument("--per-tensor", action="store_true", help="one scale per weight matrix (default: per channel)")
+    p.add_argument("--weight-type", choices=("int8", "uint8"), default="int8")
+    p.add_argument("--reduce-range", action="store_true", help="7-bit weights (some CPUs without VNNI)")
+    _min_identical_argument(p)
+    p.add_argument("--data", type=Path, help="pairs file: its sources are the check's inputs, its targets score both")
+    p.add_argument("--num-samples", type=positive_int, default=1000, help="with --data: pairs to use (default 1000)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.set_defaults(handler=run_quantize)
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from .quantize import QuantizeOptions, quantize
+
+    options = QuantizeOptions(
+        per_channel=not args.per_tensor,
+        weight_type=args.weight_type,
+        reduce_range=args.reduce_range,
+        min_identical=_check_min_identical(args.min_identical),
+        force=args.force,
+    )
+    from s2s_onnx.runtime.bundle import default_model_path
+
+    texts, targets = read_pairs(args.data, args.num_samples) if args.data is not None else (None, None)
+    report = quantize(args.bundle or default_model_path(), args.output, options, texts, targets)
+    print(report.format())
+    print(f"int8 bundle written to {args.output}")
+    return 0
 
 
 def load_vocabulary(path: Path) -> Vocabulary:
@@ -84,8 +145,34 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
         decoder_model=args.decoder_model,
     )
+    if args.quantize:
+        return _convert_quantized(args, vocab, options)
     result = convert(args.model_file, args.output, vocab, options)
     if result.report is not None:
         print(result.report.format())
     print(f"wrote {result.bundle} in {result.seconds:.1f} s")
+    return 0
+
+
+def _convert_quantized(args: argparse.Namespace, vocab: Vocabulary, options: Any) -> int:
+    """``convert --quantize int8``: the verified fp32 bundle in a scratch directory, then its int8 bundle."""
+    import dataclasses
+    import tempfile
+
+    from .convert import convert
+    from .quantize import QuantizeOptions, quantize
+    from .writing import check_target
+
+    quantize_options = QuantizeOptions(force=args.force, min_identical=_check_min_identical(args.min_identical))
+    check_target(args.output, args.force)
+    args.output.resolve().parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".s2s-fp32-", dir=args.output.parent) as scratch:
+        fp32 = Path(scratch) / "bundle"
+        result = convert(args.model_file, fp32, vocab, dataclasses.replace(options, force=False))
+        if result.report is not None:
+            print(result.report.format())
+        texts = list(options.sentences) or None
+        report = quantize(fp32, args.output, quantize_options, texts)
+    print(report.format())
+    print(f"wrote the int8 bundle {args.output}")
     return 0

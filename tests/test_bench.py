@@ -47,8 +47,13 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
         "s2s-onnx step loop, I/O binding [cpu]",
         "s2s-onnx fused greedy.onnx [cpu]",
         "floor: recurrent mat-vecs h @ R only",
+        "floor: every matrix product (encoder, decoder, Dense)",
     ):
         assert expected in rows, expected
+    fused = next(r for r in data["results"] if r["row"].startswith("s2s-onnx fused") and r["batch_size"] == 1)
+    assert fused["ratio_to_all_products"] > 0 and fused["ratio_to_floor"] > fused["ratio_to_all_products"]
+    assert data["settings"]["decoder_step_weight_bytes"] > data["settings"]["encoder_step_weight_bytes"] > 0
+    assert any("the all-products floor streams" in n and "GB/s" in n for n in data["notes"])
     litert = [r for r in data["results"] if r["row"].startswith("LiteRT")]
     assert litert or any("LiteRT" in n for n in data["notes"])
     for record in data["results"]:
@@ -85,3 +90,19 @@ def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
     data = json.loads((out / "bench.json").read_text())
     assert not any(r["row"].startswith("Keras") for r in data["results"])
     assert any("--keras" in n for n in data["notes"])
+
+
+def test_sentence_products_count_every_matrix() -> None:
+    """The all-products floor's matrices for a 2-layer bidirectional GRU: per encoder step, 2 directions x (own
+    recurrence + the input from the layer below, above the first); per decoder step, the same for the decoder
+    stack plus the Dense."""
+    from s2s_onnx.benchmarks.rows import sentence_products, weight_bytes
+    from s2s_onnx.runtime.architecture import Architecture, StateTensor
+
+    model = Architecture(
+        "gru", 2, "bidirectional", "one_hot", "char", (StateTensor("state_h", 8), StateTensor("state_h_1", 8))
+    )
+    encoder, decoder = sentence_products(model, output_tokens=10)
+    assert encoder == [(4, 12), (4, 12), (4, 12), (4, 12), (8, 12), (8, 12)]
+    assert decoder == [(8, 24), (8, 24), (8, 24), (8, 10)]
+    assert weight_bytes(decoder) == 4 * (3 * 8 * 24 + 80)

@@ -114,6 +114,10 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
     assert (scratch / "dates-bundle" / "greedy.onnx").is_file()
     assert (scratch / "fra-bundle" / "config.json").is_file()
     assert (scratch / "pair-bundle" / "config.json").is_file()
+    assert (
+        json.loads((scratch / "dates-int8" / "config.json").read_text())["provenance"]["quantization"]["identical"]
+        == 1.0
+    )
     for family in ("gru", "stacked", "bi", "words"):
         assert (scratch / f"{family}-bundle" / "greedy.onnx").is_file(), family
     words = json.loads((scratch / "words-bundle" / "config.json").read_text())

@@ -1,0 +1,222 @@
+"""``s2s-onnx quantize``: int8 weights for a bundle's graphs with onnxruntime's own dynamic quantization, kept
+only if its decodes stay the fp32 bundle's (ONNX to ONNX; no TensorFlow).
+
+Every ONNX file of the bundle is quantized (the fused loop's subgraph too, after ``Gemm`` -> ``MatMul`` + ``Add``
+so that the quantizer reaches it). The result is measured against the fp32 bundle on real or sampled inputs:
+the share of decodes that stay identical, exact match and chrF when reference targets are given, and the speed
+ratio of fused decoding at batch 1. The measurements are stored in ``config.json`` (``provenance.quantization``);
+below ``min_identical`` nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+
+from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.config import BundleConfig
+from s2s_onnx.runtime.errors import S2SError
+from s2s_onnx.runtime.model import DecodeResult, Seq2SeqModel
+from s2s_onnx.runtime.options import DecodeOptions
+
+from .graph import gemm_to_matmul
+from .quality import chrf, exact_match
+from .writing import atomic_directory, check_target
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_IDENTICAL = 0.99
+
+
+class QuantizationRefusedError(S2SError, ValueError):
+    """The int8 bundle decodes too differently from the fp32 one; nothing was written."""
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """One quantization scheme and how it is judged."""
+
+    per_channel: bool = True  # one scale per output column of each weight matrix
+    weight_type: Literal["int8", "uint8"] = "int8"
+    reduce_range: bool = False  # 7-bit weights (helps some CPUs without VNNI)
+    min_identical: float = DEFAULT_MIN_IDENTICAL  # share of decodes that must equal fp32's
+    force: bool = False
+
+    def scheme(self) -> str:
+        return (
+            f"dynamic {self.weight_type}, {'per-channel' if self.per_channel else 'per-tensor'}"
+            f"{', reduced range' if self.reduce_range else ''}"
+        )
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    scheme: str
+    decodes: int
+    identical: float  # share of int8 decodes equal to fp32's (fused if present, else steps)
+    fused_equals_steps: float | None  # int8 fused vs int8 step loop
+    speedup: float  # fp32 / int8 time, fused (or steps) at batch 1
+    exact_match: dict[str, float] | None = None  # {"fp32": %, "int8": %} against reference targets
+    chrf: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def format(self) -> str:
+        lines = [
+            f"quantized ({self.scheme}): {self.identical:.1%} of {self.decodes} decodes identical to fp32, "
+            f"{self.speedup:.2f}x the fp32 speed at batch 1",
+        ]
+        if self.fused_equals_steps is not None:
+            lines.append(f"  int8 fused vs int8 step loop: {self.fused_equals_steps:.1%} identical")
+        if self.exact_match and self.chrf:
+            lines.append(
+                f"  exact match {self.exact_match['int8']:.2f}% (fp32 {self.exact_match['fp32']:.2f}%), "
+                f"chrF {self.chrf['int8']:.2f} (fp32 {self.chrf['fp32']:.2f})"
+            )
+        return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """onnxruntime's quantizer warns through the root logger (configuring it if it has no handler) and prints;
+    keep both out of the application's output while it runs."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    added = not root.handlers
+    if added:
+        root.addHandler(guard)
+    previous = root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
+        if added:
+            root.removeHandler(guard)
+
+
+def quantize_graph(source: Path, target: Path, options: QuantizeOptions) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(source))
+    gemm_to_matmul(model.graph)
+    with _quiet_quantizer():
+        quantize_dynamic(
+            model,
+            target,
+            per_channel=options.per_channel,
+            reduce_range=options.reduce_range,
+            weight_type=QuantType.QInt8 if options.weight_type == "int8" else QuantType.QUInt8,
+            extra_options={"EnableSubgraph": True, "MatMulConstBOnly": True},
+        )
+
+
+def quantize(
+    bundle: str | Path,
+    output: str | Path,
+    options: QuantizeOptions | None = None,
+    texts: list[str] | None = None,
+    targets: list[str] | None = None,
+) -> QuantizeReport:
+    """Write the int8 bundle of ``bundle`` at ``output`` if its decodes of ``texts`` (default: the bundle's
+    ``reference.json`` inputs) stay identical often enough; ``targets`` add exact match and chrF."""
+    opts = options if options is not None else QuantizeOptions()
+    source, target = Path(bundle), Path(output)
+    config = BundleConfig.load(source)
+    check_target(target, opts.force)
+    fp32 = Seq2SeqModel.load(source, threads=1)
+    inputs = texts if texts is not None else reference_texts(fp32)
+    with atomic_directory(target, opts.force) as work:
+        for name in (names.ENCODER_NAME, names.DECODER_NAME, *([names.GREEDY_NAME] if config.fused else [])):
+            quantize_graph(source / name, work / name, opts)
+        if (source / names.REFERENCE_NAME).is_file():
+            shutil.copy(source / names.REFERENCE_NAME, work / names.REFERENCE_NAME)
+        config.save(work)
+        report = measure(fp32, Seq2SeqModel.load(work, threads=1), inputs, targets, opts.scheme())
+        if report.identical < opts.min_identical:
+            raise QuantizationRefusedError(
+                f"int8 ({opts.scheme()}) kept only {report.identical:.1%} of {report.decodes} decodes identical "
+                f"(required {opts.min_identical:.1%}); nothing was written. Try another scheme (--per-tensor, "
+                "--weight-type uint8, --reduce-range), check real inputs (--data), or accept it with --min-identical 0"
+            )
+        provenance = {**config.provenance, "quantization": report.to_dict()}
+        dataclasses.replace(config, provenance=provenance).save(work)
+    return report
+
+
+def reference_texts(model: Seq2SeqModel, count: int = 256) -> list[str]:
+    """The inputs parity checked at conversion (``reference.json``: real sentences when ``convert`` had them);
+    random token sequences only for a bundle without it (their decodes are far less stable under int8)."""
+    import json
+
+    path = model.path / names.REFERENCE_NAME
+    if path.is_file():
+        decodes = json.loads(path.read_text(encoding="utf-8"))["decodes"]
+        return list(dict.fromkeys(d["text"] for d in decodes))[:count]
+    logger.warning("%s has no %s; checking int8 on random inputs (pass --data for real ones)", model.path, path.name)
+    vocab = model.vocabulary
+    tokens = [t for t in vocab.input_chars if t]
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, vocab.max_encoder_len + 1, size=count)
+    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]
+
+
+def _essence(results: list[DecodeResult]) -> list[tuple[tuple[int, ...], str]]:
+    return [(r.token_ids, r.stop_reason) for r in results]
+
+
+def _share_equal(a: list[DecodeResult], b: list[DecodeResult]) -> float:
+    return sum(x == y for x, y in zip(_essence(a), _essence(b), strict=True)) / max(len(a), 1)
+
+
+def measure(
+    fp32: Seq2SeqModel, int8: Seq2SeqModel, texts: list[str], targets: list[str] | None, scheme: str
+) -> QuantizeReport:
+    options = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64)
+    base = fp32.decode(texts, options)
+    quantized = int8.decode(texts, options)
+    fused_vs_steps = None
+    if int8.bundle.greedy is not None:
+        fused_vs_steps = _share_equal(quantized, int8.decode(texts, options, strategy="steps"))
+    quality = {}
+    if targets is not None:
+        outputs = {"fp32": [r.text for r in base], "int8": [r.text for r in quantized]}
+        quality = {
+            "exact_match": {k: exact_match(v, targets) for k, v in outputs.items()},
+            "chrf": {k: chrf(v, targets) for k, v in outputs.items()},
+        }
+    return QuantizeReport(
+        scheme=scheme,
+        decodes=len(texts),
+        identical=_share_equal(base, quantized),
+        fused_equals_steps=fused_vs_steps,
+        speedup=_seconds(fp32, texts) / _seconds(int8, texts),
+        **quality,
+    )
+
+
+def _seconds(model: Seq2SeqModel, texts: list[str], sample: int = 32, rounds: int = 5) -> float:
+    """Median time to decode ``sample`` texts one at a time (batch 1), the model's default strategy."""
+    chosen = texts[:sample]
+    options = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=1)
+    model.decode(chosen[:2], options)  # warm up
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        model.decode(chosen, options)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
