@@ -106,6 +106,7 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
             continue
         argv = shlex.split(line)[1:]
         argv += OVERRIDES.get(argv[0], [])
+        capsys.readouterr()  # each command's output on its own
         assert main(argv) == 0, line
         if argv[0] == "translate" and argv[-1] == "March 3rd, 2021":
             assert capsys.readouterr().out.strip() == "2021-03-03"
