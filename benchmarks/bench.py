@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 class BenchSettings:
     bundle: Path
     keras_file: Path | None = None
+    int8_bundle: Path | None = None  # an 's2s-onnx quantize' output of ``bundle``: int8 rows
     batch_sizes: tuple[int, ...] = (1, 8, 64)
     steps: int = 50
     repeats: int = 20
@@ -100,6 +101,8 @@ def _has_threadpoolctl() -> bool:
 
 def _rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
     rows = _optional_rows(settings, bundle) + runtime_rows(bundle, "cpu")
+    if settings.int8_bundle is not None:
+        rows += runtime_rows(Bundle.open(settings.int8_bundle, bench_sessions(settings.threads)), "cpu, int8", True)
     if settings.device == "cuda":
         cuda = Bundle.open(settings.bundle, bench_sessions(settings.threads, "cuda"))
         if CUDA in cuda.providers:

@@ -14,6 +14,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("bench", help="latency and throughput: runtime vs Keras vs LiteRT vs floor")
     p.add_argument("--model", type=Path, required=True, help="bundle directory")
     p.add_argument("--keras", type=Path, default=None, help="the trained Keras model file (adds Keras/LiteRT rows)")
+    p.add_argument("--int8", type=Path, default=None, help="its 's2s-onnx quantize' output (adds int8 rows)")
     p.add_argument("--batch-sizes", default="1,8,64", help="comma-separated batch sizes")
     p.add_argument("--steps", type=positive_int, default=50, help="decoder steps per sentence (fixed)")
     p.add_argument("--repeats", type=positive_int, default=20, help="timed repetitions per row and batch size")
@@ -53,6 +54,7 @@ def bench(args: argparse.Namespace) -> int:
     settings = BenchSettings(
         bundle=args.model,
         keras_file=args.keras,
+        int8_bundle=args.int8,
         batch_sizes=_batch_sizes(args.batch_sizes),
         steps=args.steps,
         repeats=2 if args.quick else args.repeats,

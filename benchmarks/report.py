@@ -65,6 +65,7 @@ def summarise(results: list[RowResult]) -> list[dict[str, Any]]:
             "steps": result.steps,
             "repeats": len(result.seconds),
             "tokens_match_runtime": result.tokens_match,
+            "token_agreement": result.token_agreement,
             "error": result.error,
             **result.stats(),
         }
@@ -100,6 +101,8 @@ def table(records: list[dict[str, Any]]) -> str:
         floor = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") else "-"
         honest = f"{r['ratio_to_all_products']:.2f}" if r.get("ratio_to_all_products") else "-"
         match = {True: "same", False: "DIFF", None: "-"}[r["tokens_match_runtime"]]
+        if r["tokens_match_runtime"] is False and r.get("token_agreement") is not None:
+            match = f"{r['token_agreement']:.0%}"
         lines.append(
             f"{r['row'][:52]:<52} {r['batch_size']:>5} {r['step_median_us']:>9.1f} {r['sentence_median_ms']:>9.3f} "
             f"{r['sentence_p90_ms']:>8.3f} {r['sentence_p99_ms']:>8.3f} {r['throughput_sentences_per_s']:>9.1f} "

@@ -33,6 +33,7 @@ class Row:
     prepare: Prepare
     slow: bool = False  # few repetitions (the predict() loop)
     checks_tokens: bool = True  # the floor decodes nothing
+    approximate: bool = False  # int8: timed even if some tokens differ; their share of equal tokens is reported
 
 
 def token_maker(vocab: Vocabulary, ids: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -69,8 +70,9 @@ def naive_loop(
     return np.stack(out, axis=1)
 
 
-def runtime_rows(bundle: Bundle, label: str) -> list[Row]:
-    """The s2s-onnx runtime's paths on one loaded bundle (``label`` is the device)."""
+def runtime_rows(bundle: Bundle, label: str, approximate: bool = False) -> list[Row]:
+    """The s2s-onnx runtime's paths on one loaded bundle (``label`` is the device; ``approximate`` for an int8
+    bundle, whose tokens may differ from the fp32 reference)."""
     vocab, model = bundle.vocabulary, bundle.architecture
     encoder, decoder = bundle.encoder, bundle.decoder
     state_names = list(model.state_names)
@@ -92,11 +94,11 @@ def runtime_rows(bundle: Bundle, label: str) -> list[Row]:
         return lambda: decode_fused(bundle, x, steps, stop_at_end=False).ids
 
     rows = [
-        Row(f"onnxruntime naive run() per step [{label}]", naive),
-        Row(f"s2s-onnx step loop, I/O binding [{label}]", steps_path),
+        Row(f"onnxruntime naive run() per step [{label}]", naive, approximate=approximate),
+        Row(f"s2s-onnx step loop, I/O binding [{label}]", steps_path, approximate=approximate),
     ]
     if bundle.greedy is not None:
-        rows.append(Row(f"s2s-onnx fused greedy.onnx [{label}]", fused))
+        rows.append(Row(f"s2s-onnx fused greedy.onnx [{label}]", fused, approximate=approximate))
     return rows
 
 

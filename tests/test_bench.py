@@ -69,6 +69,10 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
 
 
 def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
+    """Without --keras, with the bundle's int8 version (--int8): its rows are timed and their agreement shown."""
+    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+
+    quantize(bundle, tmp_path / "int8", QuantizeOptions(min_identical=0))
     out = tmp_path / "bench"
     assert (
         main(
@@ -76,6 +80,8 @@ def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
                 "bench",
                 "--model",
                 str(bundle),
+                "--int8",
+                str(tmp_path / "int8"),
                 "--batch-sizes",
                 "2",
                 "--steps",
@@ -90,6 +96,8 @@ def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
     data = json.loads((out / "bench.json").read_text())
     assert not any(r["row"].startswith("Keras") for r in data["results"])
     assert any("--keras" in n for n in data["notes"])
+    int8 = [r for r in data["results"] if r["row"].endswith("[cpu, int8]")]
+    assert len(int8) == 3 and all(r["sentence_median_ms"] > 0 and 0 <= r["token_agreement"] <= 1 for r in int8)
 
 
 def test_sentence_products_count_every_matrix() -> None:
