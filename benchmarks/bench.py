@@ -191,7 +191,14 @@ def benchmark(settings: BenchSettings) -> BenchResult:
     try:
         with blas_threads(settings.threads):
             results = run_benchmark(
-                rows, reference, batches, settings.steps, settings.repeats, settings.slow_repeats, tick
+                rows,
+                reference,
+                batches,
+                settings.steps,
+                settings.repeats,
+                settings.slow_repeats,
+                tick,
+                bundle.vocabulary.end_id,
             )
     finally:
         if bar is not None:

@@ -47,8 +47,11 @@ def run_benchmark(
     repeats: int,
     slow_repeats: int,
     progress: Callable[[str], None] | None = None,
+    end_id: int | None = None,
 ) -> list[RowResult]:
-    """Warm up, check tokens against ``reference_row``, then time ``repeats`` interleaved rounds."""
+    """Warm up, check tokens against ``reference_row``, then time ``repeats`` interleaved rounds. With ``end_id``,
+    an approximate row's agreement is the share of rows that decode the same text (tokens through the reference's
+    first end token; the fixed-length runs go on past it)."""
     results: list[RowResult] = []
     for batch_size, x in batches.items():
         runs: dict[str, Run] = {}
@@ -75,7 +78,7 @@ def run_benchmark(
         for name, ids in decoded.items():
             match = bool(np.array_equal(ids, expected))
             by_name[name].tokens_match = match
-            by_name[name].token_agreement = float(np.mean(ids == expected)) if ids.shape == expected.shape else 0.0
+            by_name[name].token_agreement = agreement(ids, expected, end_id)
             if not match and not by_name[name].approximate:
                 logger.warning("%s (batch %d) decoded other tokens than the runtime", name, batch_size)
         slow = {row.name for row in rows if row.slow}
@@ -90,3 +93,15 @@ def run_benchmark(
                 if progress is not None:
                     progress(f"batch {batch_size}: {row.name}")
     return results
+
+
+def agreement(ids: np.ndarray, expected: np.ndarray, end_id: int | None) -> float:
+    """Share of rows equal to ``expected`` through its first ``end_id`` (all steps without one)."""
+    if ids.shape != expected.shape:
+        return 0.0
+    if end_id is None:
+        return float(np.mean(ids == expected))
+    is_end = expected == end_id
+    lengths = np.where(is_end.any(axis=1), is_end.argmax(axis=1) + 1, expected.shape[1])
+    same = [np.array_equal(ids[r, :n], expected[r, :n]) for r, n in enumerate(lengths.tolist())]
+    return float(np.mean(same))

@@ -114,3 +114,14 @@ def test_sentence_products_count_every_matrix() -> None:
     assert encoder == [(4, 12), (4, 12), (4, 12), (4, 12), (8, 12), (8, 12)]
     assert decoder == [(8, 24), (8, 24), (8, 24), (8, 10)]
     assert weight_bytes(decoder) == 4 * (3 * 8 * 24 + 80)
+
+
+def test_int8_agreement_counts_rows_equal_through_the_end_token() -> None:
+    import numpy as np
+
+    from s2s_onnx.benchmarks.runner import agreement
+
+    expected = np.array([[3, 1, 5, 5], [3, 3, 3, 3], [2, 1, 0, 0]])
+    ids = np.array([[3, 1, 4, 4], [3, 3, 3, 2], [2, 2, 0, 0]])
+    assert agreement(ids, expected, end_id=1) == 1 / 3  # row 0 equal through its end; row 1 has none; row 2 differs
+    assert agreement(ids, expected, end_id=None) == np.mean(ids == expected)
