@@ -17,9 +17,7 @@ import tf2onnx
 
 from s2s_onnx.models.inference import InferenceModels, build_inference_models, split_max_abs_diff
 from s2s_onnx.models.loading import LoadedModel, load_training_model
-from s2s_onnx.models.spec import Seq2SeqSpec
 from s2s_onnx.runtime import config as names
-from s2s_onnx.runtime.architecture import Architecture
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.config import BundleConfig
 from s2s_onnx.runtime.errors import ParityError, VocabularyMismatchError
@@ -120,11 +118,6 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     return encoder, decoder
 
 
-def architecture_of(spec: Seq2SeqSpec, tokenization: str) -> Architecture:
-    """What ``config.json`` says about the model."""
-    return spec.architecture(tokenization)
-
-
 def _provenance(
     model_path: Path, loaded: LoadedModel, models: InferenceModels, graphs: dict[str, Any]
 ) -> dict[str, Any]:
@@ -185,7 +178,7 @@ def convert(
             opts.opset,
             fused=opts.fused,
             provenance=provenance,
-            architecture=architecture_of(models.spec, vocabulary.tokenization),
+            architecture=models.spec.architecture(vocabulary.tokenization),
         )
         with atomic_directory(target, opts.force) as work:
             for name, graph in graphs.items():

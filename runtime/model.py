@@ -158,13 +158,12 @@ class Seq2SeqModel:
         opts = (options if options is not None else self.options).replace(**overrides)
         single = isinstance(texts, str)
         items = _as_texts(texts)
-        self._use_fused(opts)
-        self._check_memory(min(opts.batch_size, max(len(items), 1)), self.max_length(opts))
+        plan = self._plan(opts, len(items))
         vocab = self.vocabulary
         clean = [
             vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty) for t in items
         ]
-        return self._decode_all(vocab.source_ids(clean), opts, cancel, single)
+        return self._decode_all(vocab.source_ids(clean), opts, cancel, single, plan)
 
     @overload
     def decode_ids(
@@ -206,7 +205,7 @@ class Seq2SeqModel:
                 )
             if not row and not opts.allow_empty:
                 raise EmptyInputError(f"ids[{index}] is empty; pass allow_empty=True to decode it")
-        return self._decode_all([row[:limit] for row in rows], opts, cancel, single)
+        return self._decode_all([row[:limit] for row in rows], opts, cancel, single, self._plan(opts, len(rows)))
 
     def stream(self, text: str, options: DecodeOptions | None = None, **overrides: Any) -> Iterator[str]:
         """Yield one translation piece by piece as it is decoded (always step by step): its characters, or its
@@ -227,13 +226,23 @@ class Seq2SeqModel:
         return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
-    def _decode_all(
-        self, rows: list[list[int]], opts: DecodeOptions, cancel: Cancellation | None, single: bool
-    ) -> DecodeResult | list[DecodeResult]:
-        """Decode rows of input ids in batches of ``opts.batch_size``."""
+    def _plan(self, opts: DecodeOptions, count: int) -> tuple[int, bool]:
+        """(tokens to generate at most, fused or not) for ``count`` inputs; checked before any work."""
         limit = self.max_length(opts)
         fused = self._use_fused(opts)
-        self._check_memory(min(opts.batch_size, max(len(rows), 1)), limit)
+        self._check_memory(min(opts.batch_size, max(count, 1)), limit)
+        return limit, fused
+
+    def _decode_all(
+        self,
+        rows: list[list[int]],
+        opts: DecodeOptions,
+        cancel: Cancellation | None,
+        single: bool,
+        plan: tuple[int, bool],
+    ) -> DecodeResult | list[DecodeResult]:
+        """Decode rows of input ids in batches of ``opts.batch_size`` as ``plan`` (from :meth:`_plan`) says."""
+        limit, fused = plan
         ids = self.bundle.architecture.input == "ids"
         results: list[DecodeResult] = []
         for start in range(0, len(rows), opts.batch_size):
