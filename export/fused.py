@@ -1,17 +1,18 @@
 """``greedy.onnx``: encoder plus the whole greedy loop in one ONNX graph, for a single ``run`` per batch.
 
 Built from small pieces, each testable on its own: :func:`greedy_tables` (weights -> constants),
-:func:`lstm_cell` / :func:`gru_cell`, :func:`loop_body` and :func:`build_greedy` (the outer graph). The loop body
-is a hand-written stack of LSTM or GRU cells arranged so that a step is as cheap as it can be:
+:func:`lstm_cell` / :func:`gru_cell`, :func:`loop_body` and :func:`build_greedy` (the outer graph). One loop
+iteration feeds the previous token (the start token first) through the stack and picks the next; it is arranged
+so that a step runs as few and as large kernels as it can (ablation on the canonical model: each small kernel in
+the loop costs about half a microsecond, a 256 x 1024 mat-vec about fifteen):
 
-* one ``Gemm`` on the top layer's state: ``h_t @ [W_dense | R_top] + [b_dense | b_R]`` gives the logits of step t
-  *and* the top layer's recurrent gates of step t+1 (the first step's are computed before the loop); lower
-  layers (stacked models) add one ``Gemm`` each for their own recurrent gates and one for their input;
-* the first layer's input (one-hot or ``Embedding``) times its input weights is a row lookup (``Gather``) in a
-  table that already holds the biases;
-* LSTM gate columns are reordered to ``i f o | c`` so one ``Sigmoid`` and one ``Tanh`` cover them;
-* no softmax in the loop: the argmax of the logits picks the token, and the chosen tokens' probabilities
-  are computed once after the loop from the stacked logits;
+* the first layer's input (one-hot or ``Embedding``) times its input weights, biases included, is a row lookup
+  (``Gather``) in a table, and for an LSTM that row is the ``C`` of the ``Gemm`` that adds ``h @ R`` (no ``Add``);
+  layers above add one ``Gemm`` for their input; the Dense layer is one ``Gemm`` on the top layer's new h;
+* LSTM gate columns are reordered to ``i f o | c`` and split in two, so one ``Gemm`` + ``Sigmoid`` and one
+  ``Gemm`` + ``Tanh`` (each fused into one kernel by onnxruntime) compute them, with no ``Split`` of the gates;
+* no softmax and no argmax bookkeeping in the output: the loop scans out only the logits; the tokens are their
+  argmax, taken once after the loop, and the chosen tokens' probabilities likewise;
 * the end token is moved to the last index, so "every row has emitted it" is ``min(max(seen)) == V-1``
   (three small ops per step; ``stop_at_end=false`` just raises the threshold out of reach).
 
@@ -38,10 +39,9 @@ F32, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 ValueSpec = tuple[str, int, list[str | int]]  # name, element type, shape
 
 
-def lstm_cell(g: GraphBuilder, inputs: str, recurrent: str, c: str, hidden: int) -> tuple[str, str]:
-    """LSTM cell from its input and recurrent gate parts (order ``i f o c``); returns (h', c')."""
-    gates = g.one("Add", [recurrent, inputs])
-    ifo, cand = g.split(gates, [3 * hidden, hidden], axis=1)
+def lstm_cell(g: GraphBuilder, ifo: str, cand: str, c: str, hidden: int) -> tuple[str, str]:
+    """LSTM cell from its gate pre-activations, input and recurrent parts summed: ``ifo`` (gates ``i f o``) and
+    ``cand`` (the candidate); returns (h', c')."""
     i, f, o = g.split(g.one("Sigmoid", [ifo]), [hidden, hidden, hidden], axis=1)
     c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [cand])])])
     h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
@@ -63,29 +63,51 @@ def gru_cell(g: GraphBuilder, inputs: str, recurrent: str, h: str, hidden: int, 
 
 
 def stack_step(
-    g: GraphBuilder, tables: GreedyTables, constants: dict[str, str], token: str, top_recurrent: str, states: list[str]
+    g: GraphBuilder, tables: GreedyTables, constants: dict[str, str], token: str, states: list[str]
 ) -> list[str]:
-    """One step of the whole stack for ``token``; ``states`` and the result list every layer's (h[, c])."""
-    x = g.one("Gather", [constants["table"], token], axis=0)
+    """One step of the whole stack for ``token``; ``states`` and the result list every layer's (h[, c]).
+
+    An LSTM layer's gates come in two parts, ``i f o`` and the candidate, each one ``Gemm`` whose ``C`` is the
+    input part with every bias (onnxruntime fuses the activation that follows into the ``Gemm``): no ``Add``
+    and no ``Split`` of the gates."""
+    parts = [g.one("Gather", [constants[f"table{part}"], token], axis=0) for part in _parts(tables.layers[0])]
     new_states: list[str] = []
     h_new = ""
     for depth, layer in enumerate(tables.layers):
         own, states = states[: layer.state_count], states[layer.state_count :]
         if depth:  # the layer below's new h is this layer's input
-            x = g.one("Gemm", [h_new, constants[f"kernel_{depth}"], constants[f"bias_{depth}"]])
-        top = depth == len(tables.layers) - 1
-        recurrent = top_recurrent if top else g.one("Gemm", [own[0], *_recurrent(constants, depth)])
+            parts = [_gemm(g, h_new, constants, f"kernel_{depth}{p}", f"bias_{depth}{p}") for p in _parts(layer)]
         if layer.cell == "lstm":
-            h_new, c_new = lstm_cell(g, x, recurrent, own[1], layer.hidden)
+            ifo, cand = (
+                g.one("Gemm", [own[0], constants[f"recurrent_{depth}{p}"], x])
+                for p, x in zip(LSTM_PARTS, parts, strict=True)
+            )
+            h_new, c_new = lstm_cell(g, ifo, cand, own[1], layer.hidden)
             new_states += [h_new, c_new]
         else:
-            h_new = gru_cell(g, x, recurrent, own[0], layer.hidden, constants.get(f"candidate_{depth}"))
+            recurrent = _gemm(g, own[0], constants, f"recurrent_{depth}", f"recurrent_bias_{depth}")
+            h_new = gru_cell(g, parts[0], recurrent, own[0], layer.hidden, constants.get(f"candidate_{depth}"))
             new_states.append(h_new)
     return new_states
 
 
-def _recurrent(constants: dict[str, str], depth: int) -> list[str]:
-    return [constants[f"recurrent_{depth}"], constants[f"recurrent_bias_{depth}"]]
+LSTM_PARTS = ("_ifo", "_c")  # an LSTM's gate columns i f o | c, as two constants each
+
+
+def _parts(layer: LayerTables) -> tuple[str, ...]:
+    return LSTM_PARTS if layer.cell == "lstm" else ("",)
+
+
+def _gemm(g: GraphBuilder, x: str, constants: dict[str, str], weight: str, bias: str) -> str:
+    return g.one("Gemm", [x, constants[weight], constants[bias]])
+
+
+def _column_parts(layer: LayerTables, columns: np.ndarray) -> dict[str, np.ndarray]:
+    """A layer's gate columns as the loop reads them: an LSTM's split into ``i f o`` and ``c``."""
+    if layer.cell != "lstm":
+        return {"": columns}
+    ifo = 3 * layer.hidden
+    return {LSTM_PARTS[0]: columns[..., :ifo], LSTM_PARTS[1]: columns[..., ifo:]}
 
 
 def state_specs(tables: GreedyTables) -> list[ValueSpec]:
@@ -98,29 +120,27 @@ def state_specs(tables: GreedyTables) -> list[ValueSpec]:
 
 
 def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> onnx.GraphProto:
-    """One greedy step: ``(iter, cond, *states, seen) -> (cond, *states', seen', token, logits)``.
+    """One greedy step: ``(iter, cond, *states, token, seen) -> (cond, *states', token', seen', logits)``.
 
-    ``constants`` names the outer-scope values the body reads: ``table``, ``joint``, ``joint_bias``, each lower
-    layer's weights and ``threshold`` (the loop continues while ``min(seen) < threshold``).
+    ``token`` is the previous step's choice (the start token first); ``token'`` the argmax of ``logits``, this
+    step's output. ``constants`` names the outer-scope values the body reads: ``table``, ``dense``,
+    ``dense_bias``, each layer's weights and ``threshold`` (the loop continues while ``min(seen) < threshold``).
     """
     size = tables.vocab_size
     top = tables.layers[-1]
     body = GraphBuilder(opset, prefix="b_")
     specs = state_specs(tables)
-    states_in = [f"{name}_in" for name, _, _ in specs]
-    top_h = states_in[-top.state_count]
-    joint_out = body.one("Gemm", [top_h, constants["joint"], constants["joint_bias"]])
-    logits, top_recurrent = body.split(joint_out, [size, tables.joint.shape[1] - size], axis=1)
+    states_new = stack_step(body, tables, constants, "token_in", [f"{name}_in" for name, _, _ in specs])
+    logits = body.one("Gemm", [states_new[-top.state_count], constants["dense"], constants["dense_bias"]])
     token = body.one("ArgMax", [logits], axis=1, keepdims=0)
-    states_new = stack_step(body, tables, constants, token, top_recurrent, states_in)
     seen = body.one("Max", ["seen_in", token])
     cond = body.one("Less", [body.reduce("ReduceMin", seen, axis=0), constants["threshold"]])
     renames = {new: f"{name}_out" for new, (name, _, _) in zip(states_new, specs, strict=True)}
     body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out", **renames})
-    state: list[ValueSpec] = [*specs, ("seen", I64, ["batch"])]
+    state: list[ValueSpec] = [*specs, ("token", I64, ["batch"]), ("seen", I64, ["batch"])]
     inputs: list[ValueSpec] = [("iter", I64, []), ("cond_in", BOOL, []), *((f"{n}_in", t, s) for n, t, s in state)]
     outputs: list[ValueSpec] = [("cond_out", BOOL, []), *((f"{n}_out", t, s) for n, t, s in state)]
-    outputs += [("token_out", I64, ["batch"]), ("logits_out", F32, ["batch", size])]
+    outputs.append(("logits_out", F32, ["batch", size]))
     return helper.make_graph(
         body.nodes,
         "greedy_step",
@@ -155,41 +175,35 @@ def _prefix_names(graph: onnx.GraphProto, prefix: str, keep: set[str]) -> None:
 
 
 def layer_constants(outer: GraphBuilder, tables: GreedyTables) -> dict[str, str]:
-    """Outer-graph constants the loop reads: the token table, the joint weights, and each lower layer's."""
+    """Outer-graph constants the loop reads: the token table, the Dense layer, and each layer's weights."""
     constants = {
-        "table": outer.const("token_table", tables.table),
-        "joint": outer.const("joint_weight", tables.joint),
-        "joint_bias": outer.const("joint_bias", tables.joint_bias),
+        "dense": outer.const("dense_kernel", tables.dense),
+        "dense_bias": outer.const("dense_bias", tables.dense_bias),
     }
+    for part, columns in _column_parts(tables.layers[0], tables.table).items():
+        constants[f"table{part}"] = outer.const(f"token_table{part}", columns)
     for depth, layer in enumerate(tables.layers):
-        constants.update(_layer_constants(outer, layer, depth, top=depth == len(tables.layers) - 1))
+        constants.update(_layer_constants(outer, layer, depth))
     return constants
 
 
-def _layer_constants(outer: GraphBuilder, layer: LayerTables, depth: int, top: bool) -> dict[str, str]:
-    found = {}
+def _layer_constants(outer: GraphBuilder, layer: LayerTables, depth: int) -> dict[str, str]:
+    arrays = {f"recurrent_{depth}{p}": v for p, v in _column_parts(layer, layer.recurrent).items()}
     if layer.kernel is not None and layer.bias is not None:
-        found[f"kernel_{depth}"] = outer.const(f"kernel_{depth}", layer.kernel)
-        found[f"bias_{depth}"] = outer.const(f"bias_{depth}", layer.bias)
-    if not top:
-        found[f"recurrent_{depth}"] = outer.const(f"recurrent_{depth}", layer.recurrent)
-        found[f"recurrent_bias_{depth}"] = outer.const(f"recurrent_bias_{depth}", layer.recurrent_bias)
+        arrays.update({f"kernel_{depth}{p}": v for p, v in _column_parts(layer, layer.kernel).items()})
+        arrays.update({f"bias_{depth}{p}": v for p, v in _column_parts(layer, layer.bias).items()})
+    if layer.cell == "gru":
+        arrays[f"recurrent_bias_{depth}"] = layer.recurrent_bias
     if layer.candidate is not None:
-        found[f"candidate_{depth}"] = outer.const(f"candidate_{depth}", layer.candidate)
-    return found
+        arrays[f"candidate_{depth}"] = layer.candidate
+    return {name: outer.const(name, value) for name, value in arrays.items()}
 
 
 def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tuple[str, str]:
-    """The first step (start token) before the loop, then the loop; returns (tokens, logits), time-major."""
-    size = tables.vocab_size
+    """The loop from the start token; returns (tokens, logits), time-major."""
     constants = layer_constants(outer, tables)
     batch = outer.leading_dim(states0[0])
     start_tokens = outer.one("Expand", [outer.const("start", np.array([tables.start], np.int64)), batch])
-    # The first Gemm's logits part is unused: only its recurrent part feeds the first step's top layer.
-    top_h = states0[-tables.layers[-1].state_count]
-    first = outer.one("Gemm", [top_h, constants["joint"], constants["joint_bias"]])
-    _, first_recurrent = outer.split(first, [size, tables.joint.shape[1] - size], 1)
-    states1 = stack_step(outer, tables, constants, start_tokens, first_recurrent, states0)
     # Continue while min(seen) < threshold: the end position normally, one past it (never) without stop_at_end.
     end, never = np.array(tables.end, np.int64), np.array(tables.end + 1, np.int64)
     constants["threshold"] = outer.one(
@@ -198,8 +212,9 @@ def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tupl
     seen0 = outer.one("ConstantOfShape", [batch], value=helper.make_tensor("v", I64, [1], [0]))
     body = loop_body(tables, constants, outer.opset)
     true = outer.const("true", np.array(True))
-    outputs = outer.op("Loop", [names.GREEDY_MAX_LENGTH, true, *states1, seen0], len(states1) + 3, body=body)
-    return outputs[-2], outputs[-1]
+    loop_inputs = [names.GREEDY_MAX_LENGTH, true, *states0, start_tokens, seen0]
+    logits = outer.op("Loop", loop_inputs, len(states0) + 3, body=body)[-1]
+    return outer.one("ArgMax", [logits], axis=2, keepdims=0), logits
 
 
 def _results(outer: GraphBuilder, tables: GreedyTables, tokens: str, logits: str) -> list[onnx.NodeProto]:

@@ -78,7 +78,7 @@ class LayerTables:
     cell: str
     hidden: int
     recurrent: np.ndarray  # (hidden, R): the part of the gates computed from the layer's own state
-    recurrent_bias: np.ndarray  # (R,)
+    recurrent_bias: np.ndarray  # (R,); zeros for an LSTM (Keras puts its one bias on the input side)
     kernel: np.ndarray | None  # (hidden below, gates): layers above the first
     bias: np.ndarray | None  # (gates,)
     candidate: np.ndarray | None = None  # GRU without reset_after: (r * h) @ candidate
@@ -92,14 +92,14 @@ class LayerTables:
 class GreedyTables:
     """Constants of the fused loop, in a token order that puts the end token last.
 
-    ``table[t]`` is token t's first-layer input gates, biases included; ``joint`` is ``[W_dense | R_top]`` so one
-    product gives a step's logits and the top layer's recurrent gates for the next step.
+    ``table[t]`` is token t's first-layer input gates, biases included (for an LSTM, the ``C`` of the ``Gemm`` that
+    adds the recurrent product); ``dense`` and ``dense_bias`` the Dense layer, its columns in the loop's order.
     """
 
     table: np.ndarray  # (vocab, gates of the first layer)
     layers: tuple[LayerTables, ...]
-    joint: np.ndarray  # (top hidden, vocab + R_top)
-    joint_bias: np.ndarray  # (vocab + R_top,)
+    dense: np.ndarray  # (top hidden, vocab)
+    dense_bias: np.ndarray  # (vocab,)
     perm: np.ndarray  # position in the loop's order -> original token id
     start: int  # the start token's position in the loop's order
 
@@ -152,13 +152,11 @@ def greedy_tables(weights: DecoderWeights, vocab: Vocabulary) -> GreedyTables:
     order = (lambda m: ifoc(m, first.hidden)) if first.cell == "lstm" else (lambda m: m)
     table = order(inputs[:size]) + input_bias
     layers = tuple(layer_tables(layer, depth == 0) for depth, layer in enumerate(weights.layers))
-    top = layers[-1]
-    joint = np.concatenate([weights.dense_kernel[:, perm], top.recurrent], axis=1)
     return GreedyTables(
         table=table[perm].astype(np.float32),
         layers=layers,
-        joint=joint.astype(np.float32),
-        joint_bias=np.concatenate([weights.dense_bias[perm], top.recurrent_bias]).astype(np.float32),
+        dense=weights.dense_kernel[:, perm].astype(np.float32),
+        dense_bias=np.asarray(weights.dense_bias[perm], np.float32),
         perm=perm,
         start=int(np.nonzero(perm == vocab.start_id)[0][0]),
     )

@@ -23,7 +23,7 @@ from onnx_fixtures import (
     write_bundle,
 )
 
-from s2s_onnx.export.fused import gru_cell, loop_body, lstm_cell
+from s2s_onnx.export.fused import gru_cell, layer_constants, loop_body, lstm_cell
 from s2s_onnx.export.fused_weights import greedy_tables, ifoc
 from s2s_onnx.export.onnx_builder import GraphBuilder
 from s2s_onnx.runtime import Bundle, DecodeOptions, Seq2SeqModel
@@ -77,24 +77,29 @@ def test_tables_hold_weights_in_loop_order() -> None:
     bias = weights.dec_b[: 4 * hidden] + weights.dec_b[4 * hidden :]
     for position, token in enumerate(tables.perm):
         np.testing.assert_allclose(tables.table[position], ifog(weights.dec_w[:, token] + bias, hidden), atol=1e-6)
-    np.testing.assert_allclose(tables.joint[:, :N_OUT], weights.dense_w[:, tables.perm])
-    np.testing.assert_allclose(tables.joint[:, N_OUT:], ifog(weights.dec_r, hidden).T)
+    np.testing.assert_allclose(tables.dense, weights.dense_w[:, tables.perm])
+    np.testing.assert_allclose(tables.dense_bias, weights.dense_b[tables.perm])
+    np.testing.assert_allclose(tables.layers[0].recurrent, ifog(weights.dec_r, hidden).T)
 
 
 def test_lstm_cell_matches_numpy() -> None:
     weights = random_weights(N_IN, N_OUT, HIDDEN, seed=2)
     tables = greedy_tables(decoder_weights(weights), TINY_VOCAB)
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((3, HIDDEN)).astype(np.float32)
+    c = rng.standard_normal((3, HIDDEN)).astype(np.float32)
+    positions = np.array([0, 4, N_OUT - 1], np.int64)
+    gates = (tables.table[positions] + h @ tables.layers[0].recurrent).astype(np.float32)  # i f o | c
     g = GraphBuilder(OPSET)
-    table = g.const("table", tables.table)
-    h_new, c_new = lstm_cell(g, g.one("Gather", [table, "token"], axis=0), "recurrent", "c", HIDDEN)
+    h_new, c_new = lstm_cell(g, "ifo", "cand", "c", HIDDEN)
     g.rename({h_new: "h_out", c_new: "c_out"})
     f32 = TensorProto.FLOAT
     graph = helper.make_graph(
         g.nodes,
         "cell",
         [
-            helper.make_tensor_value_info("recurrent", f32, [3, 4 * HIDDEN]),
-            helper.make_tensor_value_info("token", TensorProto.INT64, [3]),
+            helper.make_tensor_value_info("ifo", f32, [3, 3 * HIDDEN]),
+            helper.make_tensor_value_info("cand", f32, [3, HIDDEN]),
             helper.make_tensor_value_info("c", f32, [3, HIDDEN]),
         ],
         [
@@ -103,12 +108,7 @@ def test_lstm_cell_matches_numpy() -> None:
         ],
         g.inits,
     )
-    rng = np.random.default_rng(0)
-    h = rng.standard_normal((3, HIDDEN)).astype(np.float32)
-    c = rng.standard_normal((3, HIDDEN)).astype(np.float32)
-    positions = np.array([0, 4, N_OUT - 1], np.int64)
-    recurrent = (h @ tables.joint[:, N_OUT:]).astype(np.float32)
-    got_h, got_c = _run(graph, {"recurrent": recurrent, "token": positions, "c": c})
+    got_h, got_c = _run(graph, {"ifo": gates[:, : 3 * HIDDEN], "cand": gates[:, 3 * HIDDEN :], "c": c})
     one_hot = np.eye(N_OUT)[tables.perm[positions]]
     want_h, want_c = lstm_step(
         one_hot, h.astype(np.float64), c.astype(np.float64), weights.dec_w, weights.dec_r, weights.dec_b
@@ -118,31 +118,29 @@ def test_lstm_cell_matches_numpy() -> None:
 
 
 def test_loop_body_step_and_stop_condition() -> None:
+    """One iteration feeds the previous token through the cell, then picks the next from the new state's logits;
+    the loop goes on while some row has not yet emitted the end token."""
     weights = random_weights(N_IN, N_OUT, HIDDEN, seed=3)
     tables = greedy_tables(decoder_weights(weights), TINY_VOCAB)
     outer = GraphBuilder(OPSET, prefix="o_")
-    constants = {
-        "table": outer.const("table", tables.table),
-        "joint": outer.const("joint", tables.joint),
-        "joint_bias": outer.const("joint_bias", tables.joint_bias),
-        "threshold": outer.const("threshold", np.array(tables.end, np.int64)),
-    }
+    constants = layer_constants(outer, tables)
+    constants["threshold"] = outer.const("threshold", np.array(tables.end, np.int64))
     body = loop_body(tables, constants, OPSET)
     body.initializer.extend(outer.inits)  # run the body alone: its outer-scope constants become its own
     rng = np.random.default_rng(1)
     h = rng.standard_normal((2, HIDDEN)).astype(np.float32)
     c = rng.standard_normal((2, HIDDEN)).astype(np.float32)
-    seen = np.array([tables.end, 0], np.int64)
-    feeds = {"iter": np.array(0, np.int64), "cond_in": np.array(True), "h0_in": h, "c0_in": c, "seen_in": seen}
-    cond, h_out, c_out, seen_out, token, logits = _run(body, feeds)
-    want_logits = h @ tables.joint[:, :N_OUT] + tables.joint_bias[:N_OUT]
+    previous, seen = np.array([tables.start, 3], np.int64), np.array([tables.end, 0], np.int64)
+    feeds = {"iter": np.array(0, np.int64), "cond_in": np.array(True), "h0_in": h, "c0_in": c}
+    cond, h_out, c_out, token, seen_out, logits = _run(body, {**feeds, "token_in": previous, "seen_in": seen})
+    want_h, want_c = lstm_step(np.eye(N_OUT)[tables.perm[previous]], h, c, weights.dec_w, weights.dec_r, weights.dec_b)
+    np.testing.assert_allclose(h_out, want_h, atol=1e-5)
+    np.testing.assert_allclose(c_out, want_c, atol=1e-5)
+    want_logits = want_h @ tables.dense + tables.dense_bias
     np.testing.assert_allclose(logits, want_logits, atol=1e-5)
     assert token.tolist() == want_logits.argmax(axis=1).tolist()
     assert seen_out.tolist() == np.maximum(seen, token).tolist()
     assert bool(cond) == (seen_out.min() < tables.end)
-    gates_h, gates_c = lstm_step(np.eye(N_OUT)[tables.perm[token]], h, c, weights.dec_w, weights.dec_r, weights.dec_b)
-    np.testing.assert_allclose(h_out, gates_h, atol=1e-5)
-    np.testing.assert_allclose(c_out, gates_c, atol=1e-5)
 
 
 def numpy_gru(x, h, kernel, recurrent, bias, reset_after):
