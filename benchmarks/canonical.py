@@ -4,14 +4,16 @@
 
 Trains the Keras example's model (latent 256) briefly on the first 10,000 pairs, saves it in all three
 flavours (Keras 3 ``.keras``, Keras 3 ``.h5``, legacy Keras 2 ``.h5`` with the same weights), converts each
-with parity verification (reports in ``parity.json``), then benchmarks the fused bundle with one thread
-and with all cores.
+with parity verification (reports in ``parity.json``), quantizes the ``.keras`` bundle with every int8
+scheme on 2,000 held-out pairs (``int8-schemes.json``/``.md``), then benchmarks the fused bundle and its int8
+copy with one thread and with all cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,7 +21,10 @@ from pathlib import Path
 
 from s2s_onnx.runtime.errors import MissingExtraError
 
+from .held_out import held_out_pairs, int8_markdown, int8_table
+
 SAMPLES = 10000
+HELD_OUT = 2000
 
 
 def save_legacy_copy(keras_file: Path, target: Path) -> None:
@@ -85,15 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("runs/canonical"))
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
     keras_file = out / "model" / "model.keras"
     if not args.skip_train:
         keras_file = train_canonical(args.data, out, args.epochs)
     flavours = convert_flavours(args.data, out)
     (out / "flavours.json").write_text(json.dumps(flavours, indent=2))
+    texts, targets = held_out_pairs(args.data, SAMPLES, HELD_OUT)
+    schemes = int8_table(out / "bundle-model-keras", out, texts, targets)
+    (out / "int8-schemes.md").write_text(int8_markdown(schemes) + "\n", encoding="utf-8")
     for threads in (1, os.cpu_count() or 1):
         # A fresh process per run: TensorFlow's thread settings only apply before it initialises.
         command = [
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             str(keras_file),
             str(threads),
             str(out / f"bench-{threads}-thread"),
+            str(out / "int8"),
         ]
         if subprocess.run(command, check=False).returncode:
             return 1

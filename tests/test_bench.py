@@ -54,6 +54,7 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
     assert fused["ratio_to_all_products"] > 0 and fused["ratio_to_floor"] > fused["ratio_to_all_products"]
     assert data["settings"]["decoder_step_weight_bytes"] > data["settings"]["encoder_step_weight_bytes"] > 0
     assert any("the all-products floor streams" in n and "GB/s" in n for n in data["notes"])
+    assert any("numpy sgemm on the same products" in n and "% of sgemm" in n for n in data["notes"])
     litert = [r for r in data["results"] if r["row"].startswith("LiteRT")]
     assert litert or any("LiteRT" in n for n in data["notes"])
     for record in data["results"]:

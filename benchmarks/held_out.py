@@ -1,0 +1,69 @@
+"""Quality on held-out pairs for the canonical model: the int8 schemes against fp32.
+
+Held-out pairs come after the training pairs in the file, minus any whose English source was also a training
+source (``fra-eng.txt`` lists several translations of one sentence), so every input is unseen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from s2s_onnx.models.data import read_pairs
+
+logger = logging.getLogger(__name__)
+
+INT8_SCHEMES: dict[str, dict[str, Any]] = {
+    "int8 per-channel": {"per_channel": True},
+    "int8 per-tensor": {"per_channel": False},
+    "uint8 per-channel": {"per_channel": True, "weight_type": "uint8"},
+    "int8 per-channel, reduced range": {"per_channel": True, "reduce_range": True},
+    "uint8 per-tensor, reduced range": {"per_channel": False, "weight_type": "uint8", "reduce_range": True},
+}
+
+
+def held_out_pairs(data: Path, trained: int, count: int) -> tuple[list[str], list[str]]:
+    """Up to ``count`` pairs after the first ``trained`` whose sources the model never saw."""
+    sources, targets = read_pairs(data, trained + 4 * count)
+    seen = set(sources[:trained])
+    pairs = [(s, t) for s, t in zip(sources[trained:], targets[trained:], strict=True) if s not in seen]
+    chosen = pairs[:count]
+    return [s for s, _ in chosen], [t for _, t in chosen]
+
+
+def int8_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
+    """Quantize ``bundle`` with every scheme of :data:`INT8_SCHEMES` (kept whatever their identical rate) and
+    return their reports; the first scheme's bundle stays at ``out / "int8"`` for the benchmark's int8 rows."""
+    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+
+    rows = []
+    for index, (name, settings) in enumerate(INT8_SCHEMES.items()):
+        target = out / ("int8" if index == 0 else f"int8-{index}")
+        options = QuantizeOptions(min_identical=0.0, force=True, **settings)
+        report = quantize(bundle, target, options, texts, targets)
+        logger.info("%s", report.format())
+        rows.append({"scheme": name, **report.to_dict()})
+        if index:
+            shutil.rmtree(target)
+    (out / "int8-schemes.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return rows
+
+
+def int8_markdown(rows: list[dict[str, Any]]) -> str:
+    """The schemes as a markdown table (fp32 exact match and chrF in the first row's brackets)."""
+    lines = [
+        "| scheme | speed vs fp32 (batch 1) | identical to fp32 | int8 fused = int8 steps | exact match % | chrF |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        fused_steps = row["fused_equals_steps"]
+        lines.append(
+            f"| {row['scheme']} | {row['speedup']:.2f}x | {100 * row['identical']:.1f} % | "
+            f"{'-' if fused_steps is None else f'{100 * fused_steps:.1f} %'} | "
+            f"{row['exact_match']['int8']:.2f} (fp32 {row['exact_match']['fp32']:.2f}) | "
+            f"{row['chrf']['int8']:.2f} (fp32 {row['chrf']['fp32']:.2f}) |"
+        )
+    return "\n".join(lines)
