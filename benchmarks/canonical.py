@@ -49,8 +49,8 @@ def save_legacy_copy(keras_file: Path, target: Path) -> None:
     seq, _, _ = dec_lstm(dec_in, initial_state=[h, c])
     dense = tf_keras.layers.Dense(spec.num_output_tokens, activation="softmax")
     model = tf_keras.Model([enc_in, dec_in], dense(seq))
-    model.layers[2].set_weights(list(spec.encoder.weights))  # the encoder LSTM follows the first input
-    dec_lstm.set_weights(list(spec.decoder.weights))
+    model.layers[2].set_weights(list(spec.encoder[0].weights))  # the encoder LSTM follows the first input
+    dec_lstm.set_weights(list(spec.decoder[0].weights))
     dense.set_weights(list(spec.dense_weights))
     model.save(target)
 

@@ -43,6 +43,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--truncate", action="store_true", help="cut inputs longer than the encoder maximum")
     p.add_argument("--steps", action="store_true", help="decode step by step even if the bundle has greedy.onnx")
     p.add_argument("--json", action="store_true", help="one JSON object per line: text, tokens, probabilities")
+    p.add_argument(
+        "--beam", type=positive_int, default=1, metavar="N", help="beam search with N beams (default: greedy)"
+    )
+    p.add_argument(
+        "--n-best", type=positive_int, default=1, metavar="K", help="with --beam: K hypotheses per text, tab-separated"
+    )
+    p.add_argument(
+        "--length-penalty", type=float, default=0.0, metavar="ALPHA", help="with --beam: ((5+len)/6)**ALPHA ranking"
+    )
     p.add_argument("--allow-empty", action="store_true", help="decode empty or blank lines instead of failing")
     p.add_argument(
         "--keep-going",
@@ -66,6 +75,9 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         strategy="steps" if args.steps else "auto",
         batch_size=args.batch_size,
         allow_empty=args.allow_empty,
+        beam_size=args.beam,
+        num_return=args.n_best,
+        length_penalty=args.length_penalty,
     )
 
 

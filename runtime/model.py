@@ -25,6 +25,7 @@ from .errors import (
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
+from .search import Hypothesis, beam_search
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
 
@@ -35,20 +36,37 @@ StopReason = Literal["end", "max_length"]
 
 @dataclass(frozen=True)
 class DecodeResult:
-    """One decoded input: the text, its token ids, the probability of each chosen token, and why it stopped."""
+    """One decoded input: the text, its token ids, the probability of each chosen token, and why it stopped.
+    A beam search adds the best hypothesis' ``score`` and the n-best ``hypotheses`` (best first, texts in
+    ``texts``)."""
 
     text: str
     token_ids: tuple[int, ...]
     probabilities: tuple[float, ...]
     stop_reason: StopReason
+    score: float | None = None
+    hypotheses: tuple[Hypothesis, ...] = ()
+    texts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "text": self.text,
             "token_ids": list(self.token_ids),
             "probabilities": [round(p, 6) for p in self.probabilities],
             "stop_reason": self.stop_reason,
         }
+        if self.score is not None:
+            found["score"] = round(self.score, 6)
+            found["n_best"] = [
+                {
+                    "text": text,
+                    "token_ids": list(h.token_ids),
+                    "log_prob": round(h.log_prob, 6),
+                    "score": round(h.score, 6),
+                }
+                for text, h in zip(self.texts, self.hypotheses, strict=True)
+            ]
+        return found
 
 
 class Seq2SeqModel:
@@ -229,8 +247,8 @@ class Seq2SeqModel:
     def _plan(self, opts: DecodeOptions, count: int) -> tuple[int, bool]:
         """(tokens to generate at most, fused or not) for ``count`` inputs; checked before any work."""
         limit = self.max_length(opts)
-        fused = self._use_fused(opts)
-        self._check_memory(min(opts.batch_size, max(count, 1)), limit)
+        fused = self._use_fused(opts) and not opts.searches
+        self._check_memory(min(opts.batch_size, max(count, 1)) * opts.beam_size, limit)
         return limit, fused
 
     def _decode_all(
@@ -247,7 +265,10 @@ class Seq2SeqModel:
         results: list[DecodeResult] = []
         for start in range(0, len(rows), opts.batch_size):
             x = self.vocabulary.encode_ids(rows[start : start + opts.batch_size], ids)
-            results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
+            if opts.searches:
+                results.extend(self._search_results(x, limit, opts))
+            else:
+                results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
         return results[0] if single else results
 
     def _decode_batch(self, x: np.ndarray, limit: int, fused: bool, cancel: Cancellation | None) -> BatchTokens:
@@ -291,6 +312,24 @@ class Seq2SeqModel:
                 f"{self.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'"
             )
         return options.strategy != "steps" and self.bundle.greedy is not None
+
+    def _search_results(self, x: np.ndarray, limit: int, opts: DecodeOptions) -> list[DecodeResult]:
+        decode = self.vocabulary.decode_ids
+        found = []
+        for row in beam_search(self.bundle, x, limit, opts.beam_size, opts.length_penalty):
+            best, kept = row[0], tuple(row[: opts.num_return])
+            found.append(
+                DecodeResult(
+                    text=decode(list(best.token_ids)),
+                    token_ids=best.token_ids,
+                    probabilities=best.probabilities,
+                    stop_reason="end" if best.stop_reason == "end" else "max_length",
+                    score=best.score,
+                    hypotheses=kept,
+                    texts=tuple(decode(list(h.token_ids)) for h in kept),
+                )
+            )
+        return found
 
     def _results(self, tokens: BatchTokens) -> list[DecodeResult]:
         decode = self.vocabulary.decode_ids

@@ -14,6 +14,8 @@ STRATEGIES = ("auto", "fused", "steps")
 UNKNOWN_POLICIES = ("error", "skip", "replace")
 MAX_LENGTH_LIMIT = 10_000  # absolute ceiling on generated tokens per input, whatever the bundle says
 MAX_BATCH_SIZE = 4096
+MAX_BEAM_SIZE = 64
+MAX_LENGTH_PENALTY = 10.0
 MAX_DECODE_BYTES = 512 * 2**20  # working memory of one batch decode, at most (see decode_bytes)
 
 
@@ -27,6 +29,9 @@ class DecodeOptions:
     ``"replace"``-d by the padding character. ``truncate``: cut over-long inputs instead of raising.
     ``strategy``: the fused ``greedy.onnx`` graph (``"fused"``), one decoder run per step (``"steps"``), or the
     fused graph when the bundle has one (``"auto"``). ``batch_size``: inputs decoded together.
+    ``beam_size`` > 1: beam search (step by step, ``batch_size x beam_size`` decoder rows) instead of greedy;
+    ``num_return``: hypotheses kept per input (n-best, at most ``beam_size``); ``length_penalty``: the ``alpha``
+    of the ranking's ``((5 + length) / 6) ** alpha`` normalisation (0: plain log-probability).
     """
 
     max_length: int | None = None
@@ -35,15 +40,35 @@ class DecodeOptions:
     strategy: Strategy = "auto"
     batch_size: int = 32
     allow_empty: bool = False
+    beam_size: int = 1
+    num_return: int = 1
+    length_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
+        _check_int("beam_size", self.beam_size, MAX_BEAM_SIZE)
+        _check_int("num_return", self.num_return, MAX_BEAM_SIZE)
+        if self.num_return > self.beam_size:
+            raise InvalidOptionError(
+                f"num_return ({self.num_return}) cannot exceed beam_size ({self.beam_size}); raise beam_size"
+            )
+        if not isinstance(self.length_penalty, (int, float)) or isinstance(self.length_penalty, bool):
+            raise OptionTypeError(f"length_penalty must be a number, not {type(self.length_penalty).__name__}")
+        if not 0.0 <= self.length_penalty <= MAX_LENGTH_PENALTY:
+            raise InvalidOptionError(
+                f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY}, not {self.length_penalty}"
+            )
         _check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
         _check_choice("unknown", self.unknown, UNKNOWN_POLICIES)
         _check_choice("strategy", self.strategy, STRATEGIES)
         for name in ("truncate", "allow_empty"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionTypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
+
+    @property
+    def searches(self) -> bool:
+        """Whether these options ask for beam search (more than one beam or hypothesis) rather than greedy."""
+        return self.beam_size > 1 or self.num_return > 1
 
     def replace(self, **changes: Any) -> DecodeOptions:
         """A copy with ``changes`` applied; unknown names are a ``TypeError`` that lists the valid ones."""

@@ -142,7 +142,7 @@ class LineTranslator:
     def _format(self, text: str, result: DecodeResult) -> str:
         if self.as_json:
             return json.dumps({"input": text, **result.to_dict()}, ensure_ascii=False)
-        return result.text
+        return "\t".join(result.texts) if len(result.texts) > 1 else result.text
 
     def _write(self, lines: list[str]) -> None:
         self.out.write("".join(line + "\n" for line in lines).encode("utf-8"))

@@ -1,0 +1,130 @@
+"""Beam search over the decoder step model, batched as ``batch x beam`` rows.
+
+One decoder ``run`` per step for every live beam of every input: the candidates of a row are its beams'
+log-probabilities plus each next token's, the best ``beam_size`` of them (ties: lower beam, then lower token id,
+as ``argmax`` breaks them) become the next beams, and the recurrent states follow their beams by ``take``. A beam
+that emits the end token leaves the search as a finished hypothesis; a row stops when none of its beams is left,
+and every row stops after ``max_length`` tokens (the live beams then finish with stop reason ``"max_length"``).
+Hypotheses rank by ``log_prob / ((5 + length) / 6) ** length_penalty`` (length: tokens generated, the end
+token included). With one beam this is the greedy rule of the Keras example, token for token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import config as names
+from .bundle import Bundle
+
+NEG_INF = -np.inf
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One finished sequence of a beam search: its token ids (end token excluded), each token's probability,
+    the summed log-probability, the length-normalised score it was ranked by, and why it stopped."""
+
+    token_ids: tuple[int, ...]
+    probabilities: tuple[float, ...]
+    log_prob: float
+    score: float
+    stop_reason: str  # "end" or "max_length"
+
+
+def length_norm(length: int, alpha: float) -> float:
+    """The usual length normalisation ``((5 + length) / 6) ** alpha`` (GNMT); 1 when ``alpha`` is 0."""
+    return float(((5.0 + length) / 6.0) ** alpha)
+
+
+class StepModel:
+    """The bundle's encoder and decoder step as plain numpy calls: ``encode(x)`` and ``step(tokens, states)``."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.state_names = list(bundle.architecture.state_names)
+        self.one_hot = bundle.architecture.target_input == "one_hot"
+        self.size = bundle.vocabulary.num_decoder_tokens
+
+    def encode(self, x: np.ndarray) -> list[np.ndarray]:
+        return list(self.bundle.encoder.run(self.state_names, {names.ENCODER_INPUT: np.ascontiguousarray(x)}))
+
+    def step(self, tokens: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(rows,)`` token ids and the states -> ``(rows, vocab)`` probabilities and the new states."""
+        token: np.ndarray
+        if self.one_hot:
+            token = np.zeros((len(tokens), 1, self.size), np.float32)
+            token[np.arange(len(tokens)), 0, tokens] = 1.0
+        else:
+            token = tokens.astype(np.int64).reshape(-1, 1)
+        feeds = {names.DECODER_INPUT: token, **dict(zip(self.state_names, states, strict=True))}
+        outputs = [names.PROBS] + [n + names.OUT_SUFFIX for n in self.state_names]
+        probs, *new_states = self.bundle.decoder.run(outputs, feeds)
+        return np.asarray(probs)[:, -1, :], list(new_states)
+
+
+@dataclass
+class _Beams:
+    """The live beams of every row: ``(batch, beam)`` scores (-inf: empty slot) and per-step history."""
+
+    scores: np.ndarray  # (batch, beam) float64 summed log-probabilities
+    tokens: np.ndarray  # (batch, beam, steps) int64
+    probs: np.ndarray  # (batch, beam, steps) float64
+
+    def extend(self, parent: np.ndarray, token: np.ndarray, prob: np.ndarray, score: np.ndarray) -> None:
+        rows = np.arange(parent.shape[0])[:, None]
+        self.tokens = np.concatenate([self.tokens[rows, parent], token[:, :, None]], axis=2)
+        self.probs = np.concatenate([self.probs[rows, parent], prob[:, :, None]], axis=2)
+        self.scores = score
+
+
+def beam_search(
+    bundle: Bundle, x: np.ndarray, max_length: int, beam_size: int, length_penalty: float = 0.0
+) -> list[list[Hypothesis]]:
+    """Beam-search one batch of encoder inputs; per input, its finished hypotheses, best first."""
+    model = StepModel(bundle)
+    batch, size, end_id = x.shape[0], model.size, bundle.vocabulary.end_id
+    states = [np.repeat(s, beam_size, axis=0) for s in model.encode(x)]
+    scores = np.full((batch, beam_size), NEG_INF)
+    scores[:, 0] = 0.0  # one live beam per row to start with: no duplicates
+    beams = _Beams(scores, np.zeros((batch, beam_size, 0), np.int64), np.zeros((batch, beam_size, 0)))
+    tokens = np.full(batch * beam_size, bundle.vocabulary.start_id, np.int64)
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    for step in range(max_length):
+        probs, states = model.step(tokens, states)
+        with np.errstate(divide="ignore"):
+            log_probs = np.log(probs.astype(np.float64)).reshape(batch, beam_size, size)
+        candidates = (beams.scores[:, :, None] + log_probs).reshape(batch, beam_size * size)
+        best = np.argsort(-candidates, axis=1, kind="stable")[:, :beam_size]
+        parent, token = best // size, best % size
+        score = np.take_along_axis(candidates, best, axis=1)
+        prob = probs.reshape(batch, beam_size, size)[np.arange(batch)[:, None], parent, token]
+        beams.extend(parent, token, prob, score)
+        last = step == max_length - 1
+        _finish(beams, finished, (token == end_id) | last, end_id, length_penalty)
+        if not np.isfinite(beams.scores).any():
+            break
+        order = (np.arange(batch)[:, None] * beam_size + parent).ravel()
+        states = [s[order] for s in states]
+        tokens = token.ravel()
+    return [sorted(row, key=lambda h: -h.score) for row in finished]
+
+
+def _finish(beams: _Beams, finished: list[list[Hypothesis]], leaving: np.ndarray, end_id: int, alpha: float) -> None:
+    """Move the live beams marked ``leaving`` into ``finished`` and empty their slots."""
+    for row, slot in zip(*np.nonzero(leaving & np.isfinite(beams.scores)), strict=True):
+        ids = beams.tokens[row, slot].tolist()
+        ended = ids[-1] == end_id
+        kept = ids[:-1] if ended else ids
+        log_prob = float(beams.scores[row, slot])
+        finished[row].append(
+            Hypothesis(
+                token_ids=tuple(kept),
+                probabilities=tuple(beams.probs[row, slot, : len(kept)].tolist()),
+                log_prob=log_prob,
+                score=log_prob / length_norm(len(ids), alpha),
+                stop_reason="end" if ended else "max_length",
+            )
+        )
+    beams.scores = np.where(leaving, NEG_INF, beams.scores)
