@@ -5,7 +5,8 @@
 Trains the Keras example's model (latent 256) briefly on the first 10,000 pairs, saves it in all three
 flavours (Keras 3 ``.keras``, Keras 3 ``.h5``, legacy Keras 2 ``.h5`` with the same weights), converts each
 with parity verification (reports in ``parity.json``), quantizes the ``.keras`` bundle with every int8
-scheme on 2,000 held-out pairs (``int8-schemes.json``/``.md``), then benchmarks the fused bundle and its int8
+scheme on 2,000 held-out pairs (``int8-schemes.json``/``.md``), scores greedy and beam 2/4/8 on them
+(``beams.json``/``.md``), then benchmarks the fused bundle and its int8
 copy with one thread and with all cores.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from s2s_onnx.runtime.errors import MissingExtraError
 
-from .held_out import held_out_pairs, int8_markdown, int8_table
+from .held_out import beam_markdown, beam_table, held_out_pairs, int8_markdown, int8_table
 
 SAMPLES = 10000
 HELD_OUT = 2000
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     texts, targets = held_out_pairs(args.data, SAMPLES, HELD_OUT)
     schemes = int8_table(out / "bundle-model-keras", out, texts, targets)
     (out / "int8-schemes.md").write_text(int8_markdown(schemes) + "\n", encoding="utf-8")
+    beams = beam_table(out / "bundle-model-keras", out, texts, targets)
+    (out / "beams.md").write_text(beam_markdown(beams) + "\n", encoding="utf-8")
     for threads in (1, os.cpu_count() or 1):
         # A fresh process per run: TensorFlow's thread settings only apply before it initialises.
         command = [

@@ -67,3 +67,48 @@ def int8_markdown(rows: list[dict[str, Any]]) -> str:
             f"{row['chrf']['int8']:.2f} (fp32 {row['chrf']['fp32']:.2f}) |"
         )
     return "\n".join(lines)
+
+
+BEAMS = (1, 2, 4, 8)
+
+
+def beam_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
+    """Greedy (beam 1) and beam 2/4/8 on the held-out pairs: exact match, chrF, and the median latency of one
+    sentence at batch 1 on one thread (32 sentences, 3 rounds)."""
+    import statistics
+    import time
+
+    from s2s_onnx.export.quality import chrf, exact_match
+    from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
+
+    model = Seq2SeqModel.load(bundle, threads=1)
+    rows = []
+    for beam in BEAMS:
+        options = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64, beam_size=beam)
+        outputs = model.translate(texts, options)
+        timings = []
+        for text in texts[:32] * 3:
+            started = time.perf_counter()
+            model.translate(text, options)
+            timings.append(time.perf_counter() - started)
+        rows.append(
+            {
+                "beam": beam,
+                "path": "fused greedy.onnx" if beam == 1 else "beam search, step graph",
+                "exact_match": exact_match(outputs, targets),
+                "chrf": chrf(outputs, targets),
+                "latency_ms": 1e3 * statistics.median(timings),
+            }
+        )
+        logger.info("beam %d: %s", beam, rows[-1])
+    (out / "beams.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return rows
+
+
+def beam_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| beam | path | exact match % | chrF | ms / sentence (batch 1) |", "| ---: | --- | ---: | ---: | ---: |"]
+    lines += [
+        f"| {r['beam']} | {r['path']} | {r['exact_match']:.2f} | {r['chrf']:.2f} | {r['latency_ms']:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -49,6 +49,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--n-best", type=positive_int, default=1, metavar="K", help="with --beam: K hypotheses per text, tab-separated"
     )
+    p.add_argument("--sample", action="store_true", help="draw each token from the probabilities instead of argmax")
+    p.add_argument("--temperature", type=float, default=1.0, help="with --sample: divides the log-probabilities")
+    p.add_argument("--top-k", type=int, default=0, help="with --sample: keep the K likeliest tokens (0: all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="with --sample: keep the smallest set reaching P")
+    p.add_argument("--seed", type=int, default=None, help="with --sample: reproducible draws")
     p.add_argument(
         "--length-penalty", type=float, default=0.0, metavar="ALPHA", help="with --beam: ((5+len)/6)**ALPHA ranking"
     )
@@ -78,6 +83,11 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
         beam_size=args.beam,
         num_return=args.n_best,
         length_penalty=args.length_penalty,
+        sampling=args.sample,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
     )
 
 

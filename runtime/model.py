@@ -25,7 +25,7 @@ from .errors import (
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
-from .search import Hypothesis, beam_search
+from .search import Hypothesis, Sampling, beam_search, sample
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
 
@@ -247,7 +247,7 @@ class Seq2SeqModel:
     def _plan(self, opts: DecodeOptions, count: int) -> tuple[int, bool]:
         """(tokens to generate at most, fused or not) for ``count`` inputs; checked before any work."""
         limit = self.max_length(opts)
-        fused = self._use_fused(opts) and not opts.searches
+        fused = self._use_fused(opts) and not (opts.searches or opts.sampling)
         self._check_memory(min(opts.batch_size, max(count, 1)) * opts.beam_size, limit)
         return limit, fused
 
@@ -267,6 +267,9 @@ class Seq2SeqModel:
             x = self.vocabulary.encode_ids(rows[start : start + opts.batch_size], ids)
             if opts.searches:
                 results.extend(self._search_results(x, limit, opts))
+            elif opts.sampling:
+                settings = Sampling(opts.temperature, opts.top_k, opts.top_p, opts.seed)
+                results.extend(self._results(sample(self.bundle, x, limit, settings)))
             else:
                 results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
         return results[0] if single else results

@@ -16,6 +16,8 @@ MAX_LENGTH_LIMIT = 10_000  # absolute ceiling on generated tokens per input, wha
 MAX_BATCH_SIZE = 4096
 MAX_BEAM_SIZE = 64
 MAX_LENGTH_PENALTY = 10.0
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
+MIN_TOP_P = 1e-6
 MAX_DECODE_BYTES = 512 * 2**20  # working memory of one batch decode, at most (see decode_bytes)
 
 
@@ -32,6 +34,9 @@ class DecodeOptions:
     ``beam_size`` > 1: beam search (step by step, ``batch_size x beam_size`` decoder rows) instead of greedy;
     ``num_return``: hypotheses kept per input (n-best, at most ``beam_size``); ``length_penalty``: the ``alpha``
     of the ranking's ``((5 + length) / 6) ** alpha`` normalisation (0: plain log-probability).
+    ``sampling``: draw each token instead of taking the argmax, from the probabilities divided by
+    ``temperature`` (in log space), cut to the ``top_k`` likeliest (0: all) and to the smallest set reaching
+    ``top_p``; ``seed`` makes it reproducible.
     """
 
     max_length: int | None = None
@@ -43,6 +48,11 @@ class DecodeOptions:
     beam_size: int = 1
     num_return: int = 1
     length_penalty: float = 0.0
+    sampling: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
@@ -50,18 +60,22 @@ class DecodeOptions:
         _check_int("num_return", self.num_return, MAX_BEAM_SIZE)
         if self.num_return > self.beam_size:
             raise InvalidOptionError(
-                f"num_return ({self.num_return}) cannot exceed beam_size ({self.beam_size}); raise beam_size"
+                f"num_return ({self.num_return}) cannot exceed beam_size ({self.beam_size}); "
+                "raise beam_size (CLI: --beam)"
             )
-        if not isinstance(self.length_penalty, (int, float)) or isinstance(self.length_penalty, bool):
-            raise OptionTypeError(f"length_penalty must be a number, not {type(self.length_penalty).__name__}")
-        if not 0.0 <= self.length_penalty <= MAX_LENGTH_PENALTY:
-            raise InvalidOptionError(
-                f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY}, not {self.length_penalty}"
-            )
+        _check_number("length_penalty", self.length_penalty, 0.0, MAX_LENGTH_PENALTY)
         _check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
         _check_choice("unknown", self.unknown, UNKNOWN_POLICIES)
         _check_choice("strategy", self.strategy, STRATEGIES)
-        for name in ("truncate", "allow_empty"):
+        _check_number("temperature", self.temperature, MIN_TEMPERATURE, MAX_TEMPERATURE)
+        _check_number("top_p", self.top_p, MIN_TOP_P, 1.0)
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
+            raise InvalidOptionError(f"top_k must be a whole number >= 0 (0: no cut), not {self.top_k!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0):
+            raise InvalidOptionError(f"seed must be a whole number >= 0 or None, not {self.seed!r}")
+        if self.sampling and self.searches:
+            raise InvalidOptionError("sampling and beam search exclude each other; drop beam_size/num_return")
+        for name in ("truncate", "allow_empty", "sampling"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionTypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
 
@@ -88,6 +102,13 @@ def _check_int(name: str, value: object, ceiling: int, *, optional: bool = False
         raise OptionTypeError(f"{name} must be an int, not {type(value).__name__}")
     if not 1 <= value <= ceiling:
         raise InvalidOptionError(f"{name} must be between 1 and {ceiling}, not {value}")
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise OptionTypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidOptionError(f"{name} must be between {low} and {high}, not {value}")
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Beam search over the decoder step model, batched as ``batch x beam`` rows.
+"""Beam search and sampling over the decoder step model, batched (beam search as ``batch x beam`` rows).
 
 One decoder ``run`` per step for every live beam of every input: the candidates of a row are its beams'
 log-probabilities plus each next token's, the best ``beam_size`` of them (ties: lower beam, then lower token id,
@@ -17,6 +17,7 @@ import numpy as np
 
 from . import config as names
 from .bundle import Bundle
+from .decoding import BatchTokens
 
 NEG_INF = -np.inf
 
@@ -128,3 +129,59 @@ def _finish(beams: _Beams, finished: list[list[Hypothesis]], leaving: np.ndarray
             )
         )
     beams.scores = np.where(leaving, NEG_INF, beams.scores)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Ancestral sampling settings: ``temperature`` divides the log-probabilities, ``top_k`` (0: off) keeps the
+    k likeliest tokens, ``top_p`` (1: off) the smallest set whose probability reaches p; ``seed`` makes a call
+    reproducible (the same inputs in the same batches give the same samples)."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+def filtered(probs: np.ndarray, settings: Sampling) -> np.ndarray:
+    """``(rows, vocab)`` probabilities -> the distribution sampled from, after temperature, top-k and top-p."""
+    with np.errstate(divide="ignore"):
+        scaled = np.log(probs.astype(np.float64)) / settings.temperature
+    weights = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    if 0 < settings.top_k < weights.shape[1]:
+        kth = -np.partition(-weights, settings.top_k - 1, axis=1)[:, settings.top_k - 1 : settings.top_k]
+        weights = np.where(weights >= kth, weights, 0.0)
+    if settings.top_p < 1.0:
+        order = np.argsort(-weights, axis=1, kind="stable")
+        ranked = np.take_along_axis(weights, order, axis=1)
+        before = np.cumsum(ranked, axis=1) - ranked  # mass of the likelier tokens
+        keep = before < settings.top_p * ranked.sum(axis=1, keepdims=True)
+        mask = np.zeros_like(keep)
+        np.put_along_axis(mask, order, keep, axis=1)
+        weights = np.where(mask, weights, 0.0)
+    return np.asarray(weights / weights.sum(axis=1, keepdims=True))
+
+
+def sample(bundle: Bundle, x: np.ndarray, max_length: int, settings: Sampling) -> BatchTokens:
+    """Sample one batch token by token (the greedy loop with a draw instead of the argmax): stops at the end token
+    or after ``max_length`` tokens, like greedy."""
+    model, rng = StepModel(bundle), np.random.default_rng(settings.seed)
+    batch, end_id = x.shape[0], bundle.vocabulary.end_id
+    states, rows = model.encode(x), np.arange(batch)
+    tokens = np.full(batch, bundle.vocabulary.start_id, np.int64)
+    chosen: list[np.ndarray] = []
+    chosen_probs: list[np.ndarray] = []
+    ended = np.zeros(batch, dtype=bool)
+    for _ in range(max_length):
+        probs, states = model.step(tokens, states)
+        cumulative = np.cumsum(filtered(probs, settings), axis=1)
+        draws = np.asarray(rng.random(batch)).reshape(-1, 1) * cumulative[:, -1:]
+        tokens = np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+        chosen.append(tokens)
+        chosen_probs.append(probs[rows, tokens])
+        ended |= tokens == end_id
+        if ended.all():
+            break
+    ids = np.stack(chosen, axis=1) if chosen else np.zeros((batch, 0), np.int64)
+    probs_out = np.stack(chosen_probs, axis=1) if chosen_probs else np.zeros((batch, 0), np.float32)
+    return BatchTokens.from_steps(ids, probs_out, end_id)

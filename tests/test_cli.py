@@ -56,6 +56,22 @@ def test_translate_arguments_stdin_and_json(capsys, monkeypatch) -> None:
     assert capsys.readouterr().out.strip() == "2021"
 
 
+def test_translate_beam_and_n_best(capsys) -> None:
+    """--beam/--n-best/--length-penalty: tab-separated n-best texts, best first; JSON carries the scores."""
+    model = Seq2SeqModel.load()
+    expected = model.decode(SAMPLES, beam_size=4, num_return=3, length_penalty=0.6)
+    assert main(["translate", "--beam", "4", "--n-best", "3", "--length-penalty", "0.6", *SAMPLES]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t") for line in lines] == [list(r.texts) for r in expected]
+    assert all(len(line.split("\t")) == 3 for line in lines) and lines[0].split("\t")[0] == "2021-03-03"
+    assert main(["translate", "--beam", "2", "--json", SAMPLES[0]]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["text"] == "2021-03-03" and row["score"] <= 0 and len(row["n_best"]) == 1
+    assert main(["translate", "--n-best", "3", SAMPLES[0]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--beam" in err[0]
+
+
 def test_translate_bad_input_is_one_line_exit_2(capsys) -> None:
     import onnxruntime as ort
 

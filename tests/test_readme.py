@@ -109,7 +109,7 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
         capsys.readouterr()  # each command's output on its own
         assert main(argv) == 0, line
         if argv[0] == "translate" and argv[-1] == "March 3rd, 2021":
-            assert capsys.readouterr().out.strip() == "2021-03-03"
+            assert capsys.readouterr().out.strip().split("\t")[0] == "2021-03-03"  # n-best: the best first
         ran += 1
     assert ran >= 7
     assert (scratch / "dates-bundle" / "greedy.onnx").is_file()

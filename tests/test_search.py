@@ -13,7 +13,7 @@ from onnx_fixtures import TINY_VOCAB, TinyWeights, lstm_step, random_weights, wr
 
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 from s2s_onnx.runtime.errors import InvalidOptionError
-from s2s_onnx.runtime.search import length_norm
+from s2s_onnx.runtime.search import Sampling, StepModel, filtered, length_norm
 
 N_IN, N_OUT, HIDDEN = TINY_VOCAB.num_encoder_tokens, TINY_VOCAB.num_decoder_tokens, 5
 TEXTS = ["", "a", "abc", "gfedcba", "bad", "cafe", "dee", "g", "ab", "fg", "cab", "ace", "bed", "age", "egg"]
@@ -130,3 +130,70 @@ def test_beam_search_memory_is_bounded(tiny, tmp_path: Path) -> None:
 
     with pytest.raises(DecodeLimitError, match="batch_size or max_length"):
         model.decode(["abc"] * 4096, beam_size=64, batch_size=4096, max_length=10_000)
+
+
+def _first_step_probs(model: Seq2SeqModel, text: str) -> np.ndarray:
+    step = StepModel(model.bundle)
+    x = model.bundle.encoder_input([TINY_VOCAB.clean(text, allow_empty=True)])
+    probs, _ = step.step(np.array([TINY_VOCAB.start_id]), step.encode(x))
+    return probs[0].astype(np.float64)
+
+
+def chi_square_critical(df: int, z: float = 3.09) -> float:
+    """The chi-square quantile for ``df`` degrees of freedom at the normal quantile ``z`` (3.09: p = 0.001),
+    by Wilson and Hilferty's approximation."""
+    return df * (1 - 2 / (9 * df) + z * (2 / (9 * df)) ** 0.5) ** 3
+
+
+def test_sampling_is_reproducible_and_differs_by_seed(tiny) -> None:
+    model, _ = tiny
+    first = model.decode(TEXTS * 4, sampling=True, seed=7, temperature=1.5)
+    again = model.decode(TEXTS * 4, sampling=True, seed=7, temperature=1.5)
+    other = model.decode(TEXTS * 4, sampling=True, seed=8, temperature=1.5)
+    assert [r.token_ids for r in first] == [r.token_ids for r in again]
+    assert [r.token_ids for r in first] != [r.token_ids for r in other]
+    cold = model.decode(TEXTS, sampling=True, seed=1, top_k=1)  # only the argmax left: greedy
+    greedy = model.decode(TEXTS, strategy="steps")
+    assert [(r.token_ids, r.stop_reason) for r in cold] == [(g.token_ids, g.stop_reason) for g in greedy]
+
+
+def test_first_tokens_follow_the_probabilities(tiny) -> None:
+    """Chi-square goodness of fit of 4,000 first tokens drawn for one input against the decoder's probabilities."""
+    model, _ = tiny
+    draws = 4000
+    results = model.decode(["cab"] * draws, sampling=True, seed=3, max_length=1, batch_size=4000)
+    counts = np.bincount([r.token_ids[0] if r.token_ids else TINY_VOCAB.end_id for r in results], minlength=N_OUT)
+    expected = _first_step_probs(model, "cab") * draws
+    big = expected >= 5
+    observed = np.append(counts[big], counts[~big].sum())
+    wanted = np.append(expected[big], expected[~big].sum())
+    statistic = float((((observed - wanted) ** 2) / np.maximum(wanted, 1e-9)).sum())
+    assert statistic < chi_square_critical(int(big.sum())), (statistic, observed, wanted)
+
+
+def test_top_k_and_top_p_cut_the_distribution(tiny) -> None:
+    model, _ = tiny
+    probs = _first_step_probs(model, "cab")
+    top2 = set(np.argsort(-probs)[:2].tolist())
+    results = model.decode(["cab"] * 500, sampling=True, seed=5, top_k=2, max_length=1, temperature=3.0)
+    assert {r.token_ids[0] if r.token_ids else TINY_VOCAB.end_id for r in results} <= top2
+    kept = filtered(probs[None, :], Sampling(top_p=1e-6))[0]
+    assert np.count_nonzero(kept) == 1 and kept.argmax() == probs.argmax()
+    flat = filtered(probs[None, :], Sampling(temperature=100.0))[0]
+    assert flat.max() - flat.min() < probs.max() - probs.min()
+    np.testing.assert_allclose(filtered(probs[None, :], Sampling())[0], probs / probs.sum(), atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sampling": True, "beam_size": 2}, "exclude each other"),
+        ({"temperature": 0}, "temperature must be between"),
+        ({"top_p": 1.5}, "top_p must be between"),
+        ({"top_k": -1}, "top_k must be"),
+        ({"seed": -3}, "seed must be"),
+    ],
+)
+def test_sampling_options_are_checked(changes: dict, message: str) -> None:
+    with pytest.raises(InvalidOptionError, match=message):
+        DecodeOptions(**changes)
