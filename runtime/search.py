@@ -3,8 +3,10 @@
 One decoder ``run`` per step for every live beam of every input: the candidates of a row are its beams'
 log-probabilities plus each next token's, the best ``beam_size`` of them (ties: lower beam, then lower token id,
 as ``argmax`` breaks them) become the next beams, and the recurrent states follow their beams by ``take``. A beam
-that emits the end token leaves the search as a finished hypothesis; a row stops when none of its beams is left,
-and every row stops after ``max_length`` tokens (the live beams then finish with stop reason ``"max_length"``).
+that emits the end token leaves the search as a finished hypothesis and the next best candidate takes its slot;
+a row stops once it has ``beam_size`` finished hypotheses that no live beam can beat any more (an exact bound:
+log-probabilities only fall), and every row stops after ``max_length`` tokens (the live beams then finish with
+stop reason ``"max_length"``).
 Hypotheses rank by ``log_prob / ((5 + length) / 6) ** length_penalty`` (length: tokens generated, the end
 token included). With one beam this is the greedy rule of the Keras example, token for token.
 """
@@ -104,12 +106,25 @@ def beam_search(
         beams.extend(parent, token, prob, score)
         last = step == max_length - 1
         _finish(beams, finished, (token == end_id) | last, end_id, length_penalty)
+        _prune(beams, finished, beam_size, length_norm(max_length, length_penalty))
         if not np.isfinite(beams.scores).any():
             break
         order = (np.arange(batch)[:, None] * beam_size + parent).ravel()
         states = [s[order] for s in states]
         tokens = token.ravel()
     return [sorted(row, key=lambda h: -h.score) for row in finished]
+
+
+def _prune(beams: _Beams, finished: list[list[Hypothesis]], beam_size: int, best_norm: float) -> None:
+    """Stop the rows whose live beams can no longer enter their ``beam_size`` best finished hypotheses: a live
+    beam's log-probability only falls, so its score can at best reach ``log_prob / best_norm`` (the longest
+    allowed length's normalisation). Exact: the results are those of searching on to ``max_length``."""
+    for row, done in enumerate(finished):
+        if len(done) < beam_size or not np.isfinite(beams.scores[row]).any():
+            continue
+        kth = sorted((h.score for h in done), reverse=True)[beam_size - 1]
+        if beams.scores[row].max() / best_norm <= kth:
+            beams.scores[row] = NEG_INF
 
 
 def _finish(beams: _Beams, finished: list[list[Hypothesis]], leaving: np.ndarray, end_id: int, alpha: float) -> None:
