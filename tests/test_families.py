@@ -123,6 +123,23 @@ def test_stream_and_ids_api_agree_with_decode(family_bundles) -> None:
     assert essence(model.decode_ids(ids[0])) == essence(results[0])
 
 
+def test_beam_search_and_sampling_run_on_the_family(family_bundles) -> None:
+    """Beam search and top-1 sampling on every family's step graph (states per layer and cell, id or one-hot
+    tokens): n-best lists come sorted and decode to their texts, and top-1 sampling (the step model driven by
+    the search module) decodes exactly what greedy does."""
+    family, _, bundles = family_bundles
+    model = Seq2SeqModel.load(bundles["keras"])
+    texts = family_pairs(family, seed=4)[0][:6]
+    greedy = model.decode(texts, strategy="steps")
+    beams = model.decode(texts, beam_size=4, num_return=2)
+    for b in beams:
+        scores = [h.score for h in b.hypotheses]
+        assert b.score == scores[0] and scores == sorted(scores, reverse=True) and len(scores) == 2
+        assert list(b.texts) == [model.vocabulary.decode_ids(list(h.token_ids)) for h in b.hypotheses]
+    sampled = model.decode(texts, sampling=True, top_k=1, seed=0)
+    assert [r.token_ids for r in sampled] == [g.token_ids for g in greedy]
+
+
 def test_inference_pair_of_the_family_converts(family_bundles, workdir: Path) -> None:
     """The example's encoder_model + decoder_model, saved for this family, convert to the same decodes."""
     from s2s_onnx.export.convert import ConvertOptions, convert
