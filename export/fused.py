@@ -8,7 +8,8 @@ the loop costs about half a microsecond, a 256 x 1024 mat-vec about fifteen):
 
 * the first layer's input (one-hot or ``Embedding``) times its input weights, biases included, is a row lookup
   (``Gather``) in a table, and for an LSTM that row is the ``C`` of the ``Gemm`` that adds ``h @ R`` (no ``Add``);
-  layers above add one ``Gemm`` for their input; the Dense layer is one ``Gemm`` on the top layer's new h;
+  layers above compute their input part with a ``Gemm`` on the new h below; the Dense layer is one ``Gemm`` on
+  the top layer's new h;
 * LSTM gate columns are reordered to ``i f o | c`` and split in two, so one ``Gemm`` + ``Sigmoid`` and one
   ``Gemm`` + ``Tanh`` (each fused into one kernel by onnxruntime) compute them, with no ``Split`` of the gates;
 * no softmax and no argmax bookkeeping in the output: the loop scans out only the logits; the tokens are their
