@@ -12,7 +12,7 @@ the device and only the probabilities come back to the host.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,17 +126,20 @@ def greedy_steps(
     max_length: int,
     stop_at_end: bool = True,
     run_options: ort.RunOptions | None = None,
+    choose: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(chosen ids, their probabilities)`` per step, each ``(batch,)``.
 
-    Stops after ``max_length`` steps, or (``stop_at_end``) once every row has emitted the end token.
+    ``choose`` picks each step's ids from the ``(batch, vocab)`` probabilities (default: the argmax; sampling
+    passes its draw). Stops after ``max_length`` steps, or (``stop_at_end``) once every row has emitted the end
+    token.
     """
     run = StepRun(bundle, encoder_input)
     end_id = bundle.vocabulary.end_id
     ended = np.zeros(encoder_input.shape[0], dtype=bool)
     for _ in range(max_length):
         probs = run.step(run_options)
-        next_ids = probs.argmax(axis=1)
+        next_ids = probs.argmax(axis=1) if choose is None else choose(probs)
         yield next_ids, probs[run.rows, next_ids]
         ended |= next_ids == end_id
         if stop_at_end and ended.all():

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import config as names
 from .bundle import Bundle
-from .decoding import BatchTokens
+from .decoding import BatchTokens, greedy_steps
 
 NEG_INF = -np.inf
 
@@ -178,25 +178,17 @@ def filtered(probs: np.ndarray, settings: Sampling) -> np.ndarray:
 
 
 def sample(bundle: Bundle, x: np.ndarray, max_length: int, settings: Sampling) -> BatchTokens:
-    """Sample one batch token by token (the greedy loop with a draw instead of the argmax): stops at the end token
-    or after ``max_length`` tokens, like greedy."""
-    model, rng = StepModel(bundle), np.random.default_rng(settings.seed)
-    batch, end_id = x.shape[0], bundle.vocabulary.end_id
-    states, rows = model.encode(x), np.arange(batch)
-    tokens = np.full(batch, bundle.vocabulary.start_id, np.int64)
-    chosen: list[np.ndarray] = []
-    chosen_probs: list[np.ndarray] = []
-    ended = np.zeros(batch, dtype=bool)
-    for _ in range(max_length):
-        probs, states = model.step(tokens, states)
+    """Sample one batch token by token: the greedy step loop (:func:`greedy_steps`) with a draw instead of the
+    argmax, so it stops like greedy, at the end token or after ``max_length`` tokens."""
+    rng = np.random.default_rng(settings.seed)
+
+    def draw(probs: np.ndarray) -> np.ndarray:
         cumulative = np.cumsum(filtered(probs, settings), axis=1)
-        draws = np.asarray(rng.random(batch)).reshape(-1, 1) * cumulative[:, -1:]
-        tokens = np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
-        chosen.append(tokens)
-        chosen_probs.append(probs[rows, tokens])
-        ended |= tokens == end_id
-        if ended.all():
-            break
-    ids = np.stack(chosen, axis=1) if chosen else np.zeros((batch, 0), np.int64)
-    probs_out = np.stack(chosen_probs, axis=1) if chosen_probs else np.zeros((batch, 0), np.float32)
-    return BatchTokens.from_steps(ids, probs_out, end_id)
+        draws = np.asarray(rng.random(probs.shape[0])).reshape(-1, 1) * cumulative[:, -1:]
+        return np.asarray(np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1), np.int64)
+
+    steps = list(greedy_steps(bundle, x, max_length, choose=draw))
+    if not steps:
+        return BatchTokens.from_steps(np.zeros((x.shape[0], 0), np.int64), np.zeros((x.shape[0], 0)), 0)
+    ids, probs = (np.stack(column, axis=1) for column in zip(*steps, strict=True))
+    return BatchTokens.from_steps(ids, probs, bundle.vocabulary.end_id)
