@@ -32,14 +32,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="write into an existing output directory")
     p.set_defaults(handler=run)
 
+    p = subparsers.add_parser("loadtest", help="load-test 's2s-onnx serve' with and without dynamic batching")
+    p.add_argument("--model", type=Path, default=None, help="bundle directory (default: the built-in dates model)")
+    p.add_argument("--texts", type=Path, default=None, help="one text per line (default: the bundle's reference.json)")
+    p.add_argument("--clients", default="1,8,64", help="comma-separated concurrent client counts")
+    p.add_argument("--requests", type=positive_int, default=2000, help="requests per run (after a warm-up)")
+    p.add_argument("--seconds", type=float, default=30.0, help="time cap per run")
+    p.add_argument("--max-batch", type=positive_int, default=32, help="the batching server's --max-batch")
+    p.add_argument("--max-delay-ms", type=float, default=2.0, help="the batching server's --max-delay-ms")
+    p.add_argument("--threads", type=positive_int, default=1, help="the server's onnxruntime threads")
+    p.add_argument("--out", type=Path, default=Path("loadtest-results"), help="directory for JSON, table and PNG")
+    p.set_defaults(handler=run)
 
-def _batch_sizes(text: str) -> tuple[int, ...]:
+
+def _batch_sizes(text: str, flag: str = "--batch-sizes") -> tuple[int, ...]:
     try:
         sizes = tuple(int(b) for b in text.split(","))
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
-        raise S2SError(f"--batch-sizes must be comma-separated positive integers, got {text!r}")
+        raise S2SError(f"{flag} must be comma-separated positive integers, got {text!r}")
     return sizes
 
 
@@ -90,5 +102,51 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def loadtest(args: argparse.Namespace) -> int:
+    from .load_test import (
+        LoadSettings,
+        decode_ceiling,
+        default_texts,
+        load_test,
+        markdown,
+        usable_texts,
+        write_results,
+    )
+
+    if args.texts is None:
+        texts = default_texts(args.model)
+    else:
+        try:
+            texts = tuple(line.rstrip("\r\n") for line in args.texts.read_text("utf-8").splitlines())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise S2SError(f"cannot read --texts {args.texts}: {exc}; give a UTF-8 file, one text per line") from None
+    from s2s_onnx.runtime.model import Seq2SeqModel
+
+    settings = LoadSettings(
+        bundle=args.model,
+        texts=usable_texts(Seq2SeqModel.load(args.model), texts),
+        clients=_batch_sizes(args.clients, "--clients"),
+        requests=args.requests,
+        seconds=args.seconds,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        threads=args.threads,
+        out=args.out,
+    )
+    runs = load_test(settings)
+    ceiling = decode_ceiling(settings)
+    print(markdown(runs))
+    one, many = ceiling.values()
+    print(
+        f"decoding alone, no HTTP: {one:,.0f} sentences/s one at a time, {many:,.0f} in batches of "
+        f"{settings.max_batch} ({many / one:.2f}×: the most batching can gain here)"
+    )
+    bad = sum(r.errors + r.mismatches for r in runs)
+    print(f"{sum(r.requests for r in runs)} requests, {bad} errors or mismatches against sequential decoding")
+    print("wrote " + ", ".join(str(p) for p in write_results(settings, runs, ceiling)))
+    return 0 if bad == 0 else 1
+
+
 def run(args: argparse.Namespace) -> int:
-    return bench(args) if args.command == "bench" else demo(args)
+    handlers = {"bench": bench, "demo": demo, "loadtest": loadtest}
+    return handlers[args.command](args)

@@ -44,6 +44,7 @@ def register(subparsers: Any) -> None:
     _min_identical_argument(p)
     p.set_defaults(handler=run)
     register_quantize(subparsers)
+    register_triton(subparsers)
 
 
 def _min_identical_argument(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +79,34 @@ def register_quantize(subparsers: Any) -> None:
     p.add_argument("--num-samples", type=positive_int, default=1000, help="with --data: pairs to use (default 1000)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.set_defaults(handler=run_quantize)
+
+
+def register_triton(subparsers: Any) -> None:
+    p = subparsers.add_parser("triton", help="a Triton Inference Server model repository from a fused bundle")
+    p.add_argument("bundle", type=Path, nargs="?", default=None, metavar="BUNDLE", help="fused bundle (default: ours)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model repository directory to write")
+    p.add_argument("--name", default="s2s", help="the model's name in the repository")
+    p.add_argument("--max-batch", type=positive_int, default=64, help="Triton's max_batch_size")
+    p.add_argument("--max-queue-delay-us", type=int, default=2000, help="dynamic batching's queue delay")
+    p.add_argument("--instances", type=positive_int, default=1, help="model instances")
+    p.add_argument("--gpu", action="store_true", help="KIND_GPU instances (default: KIND_CPU)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.set_defaults(handler=run_triton)
+
+
+def run_triton(args: argparse.Namespace) -> int:
+    from s2s_onnx.runtime.bundle import default_model_path
+
+    from .triton import TritonSettings, write_triton_repository
+
+    settings = TritonSettings(
+        args.name, args.max_batch, args.max_queue_delay_us, args.instances, "KIND_GPU" if args.gpu else "KIND_CPU"
+    )
+    bundle = args.bundle if args.bundle is not None else default_model_path()
+    home = write_triton_repository(bundle, args.output, settings, force=args.force)
+    print(f"wrote {home} (config.pbtxt, 1/model.onnx, s2s_config.json, client.py)")
+    print(f"serve it: tritonserver --model-repository {args.output}; ask it: python {home / 'client.py'} TEXT")
+    return 0
 
 
 def run_quantize(args: argparse.Namespace) -> int:

@@ -136,16 +136,19 @@ def _provenance(
 
 
 def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOptions, bar: Progress) -> dict[str, Any]:
-    """File name -> ONNX model: encoder, decoder and (``fused``) greedy."""
+    """File name -> ONNX model: encoder, decoder and (``fused``) greedy and beam."""
     encoder, decoder = to_onnx(models, options.opset)
     bar.stage("converted with tf2onnx")
     graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
     if options.fused:
         from .fused import build_greedy
+        from .fused_beam import build_beam
         from .fused_weights import decoder_weights
 
-        graphs[names.GREEDY_NAME] = build_greedy(encoder, decoder_weights(models.spec), vocabulary, options.opset)
-        bar.stage("built fused greedy graph")
+        weights = decoder_weights(models.spec)
+        graphs[names.GREEDY_NAME] = build_greedy(encoder, weights, vocabulary, options.opset)
+        graphs[names.BEAM_NAME] = build_beam(encoder, weights, vocabulary, options.opset)
+        bar.stage("built fused greedy and beam-search graphs")
     return graphs
 
 
@@ -177,6 +180,7 @@ def convert(
             models.spec.latent_dim,
             opts.opset,
             fused=opts.fused,
+            beam=opts.fused,
             provenance=provenance,
             architecture=models.spec.architecture(vocabulary.tokenization),
         )

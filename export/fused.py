@@ -139,15 +139,20 @@ def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> on
     renames = {new: f"{name}_out" for new, (name, _, _) in zip(states_new, specs, strict=True)}
     body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out", **renames})
     state: list[ValueSpec] = [*specs, ("token", I64, ["batch"]), ("seen", I64, ["batch"])]
+    return body_graph(body, "greedy_step", state, [("logits_out", F32, ["batch", size])])
+
+
+def body_graph(g: GraphBuilder, name: str, state: list[ValueSpec], scans: list[ValueSpec]) -> onnx.GraphProto:
+    """A ``Loop`` body from the nodes in ``g``: inputs ``iter, cond_in`` and each ``<state>_in``; outputs
+    ``cond_out``, each ``<state>_out``, then the scan outputs ``scans``."""
     inputs: list[ValueSpec] = [("iter", I64, []), ("cond_in", BOOL, []), *((f"{n}_in", t, s) for n, t, s in state)]
-    outputs: list[ValueSpec] = [("cond_out", BOOL, []), *((f"{n}_out", t, s) for n, t, s in state)]
-    outputs.append(("logits_out", F32, ["batch", size]))
+    outputs: list[ValueSpec] = [("cond_out", BOOL, []), *((f"{n}_out", t, s) for n, t, s in state), *scans]
     return helper.make_graph(
-        body.nodes,
-        "greedy_step",
+        g.nodes,
+        name,
         [helper.make_tensor_value_info(*v) for v in inputs],
         [helper.make_tensor_value_info(*v) for v in outputs],
-        initializer=body.inits,
+        initializer=g.inits,
     )
 
 
@@ -245,12 +250,7 @@ def encoder_input_info(encoder: onnx.ModelProto) -> onnx.ValueInfoProto:
 def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
     """Build ``greedy.onnx`` from the converted encoder graph (whose outputs are the states, layer by layer) and
     the decoder's weights."""
-    if opset < MIN_OPSET:
-        raise ConversionError(f"--fused needs opset {MIN_OPSET} or newer, got {opset}")
-    tables = greedy_tables(weights, vocab)
-    outer = GraphBuilder(opset, prefix="g_")
-    enc_nodes, enc_inits = prefixed_encoder(encoder, "enc_")
-    states0 = ["enc_" + output.name for output in encoder.graph.output]
+    tables, outer, (enc_nodes, enc_inits, states0) = fused_start(encoder, weights, vocab, opset, "g_")
     tokens, logits = _loop(outer, tables, states0)
     result_nodes = _results(outer, tables, tokens, logits)
     graph = helper.make_graph(
@@ -268,6 +268,26 @@ def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocab
         ],
         initializer=[*enc_inits, *outer.inits],
     )
+    return fused_model(encoder, graph, opset)
+
+
+EncoderPart = tuple[list[onnx.NodeProto], list[onnx.TensorProto], list[str]]
+
+
+def fused_start(
+    encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int, prefix: str
+) -> tuple[GreedyTables, GraphBuilder, EncoderPart]:
+    """What a fused graph starts from: the decoder's tables, a builder, and the encoder's nodes, initializers
+    and state outputs (names prefixed ``enc_``)."""
+    if opset < MIN_OPSET:
+        raise ConversionError(f"--fused needs opset {MIN_OPSET} or newer, got {opset}")
+    nodes, inits = prefixed_encoder(encoder, "enc_")
+    states0 = ["enc_" + output.name for output in encoder.graph.output]
+    return greedy_tables(weights, vocab), GraphBuilder(opset, prefix=prefix), (nodes, inits, states0)
+
+
+def fused_model(encoder: onnx.ModelProto, graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:
+    """The checked model around a fused graph, at the encoder's IR version."""
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="s2s-onnx", ir_version=encoder.ir_version)
     onnx.checker.check_model(model)

@@ -141,7 +141,8 @@ def quantize(
     fp32 = Seq2SeqModel.load(source, threads=1)
     inputs = texts if texts is not None else reference_texts(fp32)
     with atomic_directory(target, opts.force) as work:
-        for name in (names.ENCODER_NAME, names.DECODER_NAME, *([names.GREEDY_NAME] if config.fused else [])):
+        fused = [*([names.GREEDY_NAME] if config.fused else []), *([names.BEAM_NAME] if config.beam else [])]
+        for name in (names.ENCODER_NAME, names.DECODER_NAME, *fused):
             quantize_graph(source / name, work / name, opts)
         if (source / names.REFERENCE_NAME).is_file():
             shutil.copy(source / names.REFERENCE_NAME, work / names.REFERENCE_NAME)

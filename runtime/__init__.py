@@ -3,10 +3,12 @@
 Needs only numpy and onnxruntime; never imports TensorFlow, Keras or tf2onnx.
 """
 
+from .batching import BatchingOptions, BatchStats, DynamicBatcher
 from .bundle import Bundle, default_model_path
 from .config import FORMAT_VERSION, BundleConfig
 from .decoding import BatchTokens, Cancellation
 from .errors import (
+    BatcherClosedError,
     BundleExistsError,
     BundleFormatError,
     BundleReadError,
@@ -26,6 +28,8 @@ from .errors import (
     OutputError,
     ParityError,
     ProviderNotAvailableError,
+    QueueFullError,
+    RequestTimeoutError,
     S2SError,
     UnknownCharacterError,
     VocabularyMismatchError,
@@ -37,7 +41,10 @@ from .vocab import Vocabulary
 
 __all__ = [
     "FORMAT_VERSION",
+    "BatchStats",
     "BatchTokens",
+    "BatcherClosedError",
+    "BatchingOptions",
     "Bundle",
     "BundleConfig",
     "BundleExistsError",
@@ -50,6 +57,7 @@ __all__ = [
     "DecodeLimitError",
     "DecodeOptions",
     "DecodeResult",
+    "DynamicBatcher",
     "EmptyInputError",
     "InputEncodingError",
     "InputTooLongError",
@@ -62,6 +70,8 @@ __all__ = [
     "OutputError",
     "ParityError",
     "ProviderNotAvailableError",
+    "QueueFullError",
+    "RequestTimeoutError",
     "S2SError",
     "Seq2SeqModel",
     "SessionConfig",

@@ -38,6 +38,7 @@ class Bundle:
     encoder: ort.InferenceSession
     decoder: ort.InferenceSession
     greedy: ort.InferenceSession | None = None
+    beam: ort.InferenceSession | None = None
 
     def __post_init__(self) -> None:
         _check_roles(self)
@@ -46,17 +47,20 @@ class Bundle:
     def open(
         cls, path: str | Path | None = None, sessions: SessionConfig | None = None, *, greedy: bool = True
     ) -> Bundle:
-        """Load the bundle at ``path`` (default: the built-in dates model). ``greedy=False`` skips ``greedy.onnx``."""
+        """Load the bundle at ``path`` (default: the built-in dates model). ``greedy=False`` skips the fused graphs
+        (``greedy.onnx``, ``beam.onnx``)."""
         directory = Path(path) if path is not None else default_model_path()
         config = BundleConfig.load(directory)
         session_config = sessions if sessions is not None else SessionConfig()
         encoder = create_session(directory / names.ENCODER_NAME, session_config)
         decoder = create_session(directory / names.DECODER_NAME, session_config)
-        fused = None
+        fused = beam = None
         if greedy and config.fused:
             fused = create_session(directory / names.GREEDY_NAME, session_config)
+        if greedy and config.beam:
+            beam = create_session(directory / names.BEAM_NAME, session_config)
         logger.info("loaded %s on %s (fused: %s)", directory, ", ".join(decoder.get_providers()), bool(fused))
-        return cls(directory, config, encoder, decoder, fused)
+        return cls(directory, config, encoder, decoder, fused, beam)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -75,6 +79,8 @@ class Bundle:
         found = {names.ENCODER_NAME: self.encoder, names.DECODER_NAME: self.decoder}
         if self.greedy is not None:
             found[names.GREEDY_NAME] = self.greedy
+        if self.beam is not None:
+            found[names.BEAM_NAME] = self.beam
         return found
 
     @property
@@ -105,6 +111,15 @@ def roles(config: BundleConfig) -> dict[str, tuple[Widths, Widths]]:
         names.GREEDY_NAME: (
             {names.ENCODER_INPUT: encoder_width, names.GREEDY_MAX_LENGTH: None, names.GREEDY_STOP_AT_END: None},
             {names.GREEDY_TOKENS: None, names.GREEDY_PROBS: None, names.GREEDY_LENGTHS: None},
+        ),
+        names.BEAM_NAME: (
+            {
+                names.ENCODER_INPUT: encoder_width,
+                names.GREEDY_MAX_LENGTH: None,
+                names.BEAM_SIZE: None,
+                names.LENGTH_PENALTY: None,
+            },
+            dict.fromkeys(names.BEAM_OUTPUTS),
         ),
     }
 

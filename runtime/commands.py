@@ -11,6 +11,7 @@ from .bundle import Bundle
 from .inspect import describe
 from .model import Seq2SeqModel
 from .options import DecodeOptions
+from .serve import register as register_serve
 from .sessions import SessionConfig
 from .streaming import LineTranslator, argument_lines, stream_lines
 
@@ -69,6 +70,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("inspect", help="show a bundle's graphs, operators, vocabulary and provenance")
     p.add_argument("bundle", type=Path, nargs="?", default=None, help="bundle directory (default: built-in)")
     p.set_defaults(handler=run)
+    register_serve(subparsers, positive_int)
 
 
 def decode_options(args: argparse.Namespace) -> DecodeOptions:

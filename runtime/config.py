@@ -21,6 +21,10 @@ CONFIG_NAME = "config.json"
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
 GREEDY_NAME = "greedy.onnx"
+BEAM_NAME = "beam.onnx"
+BEAM_SIZE = "beam_size"
+LENGTH_PENALTY = "length_penalty"
+BEAM_OUTPUTS = ("beam_tokens", "beam_parents", "beam_probs", "beam_scores", "beam_finished")
 REFERENCE_NAME = "reference.json"  # Keras decodes the bundle was verified against
 
 MAX_LATENT = 65_536
@@ -54,6 +58,7 @@ class BundleConfig:
     opset: int
     format_version: int = FORMAT_VERSION
     fused: bool = False
+    beam: bool = False  # beam.onnx: the whole beam search in one graph (bundles from before it have none)
     provenance: dict[str, Any] = field(default_factory=dict)
     architecture: Architecture | None = None  # None: the classic LSTM of latent_dim
 
@@ -71,10 +76,12 @@ class BundleConfig:
             "latent_dim": self.latent_dim,
             "opset": self.opset,
             "fused": self.fused,
+            **({"beam": True} if self.beam else {}),
             "files": {
                 "encoder": ENCODER_NAME,
                 "decoder": DECODER_NAME,
                 **({"greedy": GREEDY_NAME} if self.fused else {}),
+                **({"beam": BEAM_NAME} if self.beam else {}),
             },
             "provenance": dict(self.provenance),
         }
@@ -115,6 +122,7 @@ class BundleConfig:
             opset=fields.integer("opset", 7, 100),
             format_version=version,
             fused=fields.get("fused", bool, False),
+            beam=fields.get("beam", bool, False),
             provenance=fields.get("provenance", dict, {}),
             architecture=architecture,
         )

@@ -95,6 +95,18 @@ class ParityError(S2SError, RuntimeError):
     """ONNX and Keras outputs disagree beyond the tolerance."""
 
 
+class QueueFullError(S2SError, RuntimeError):
+    """A dynamic batcher's queue is full (back-pressure): retry later."""
+
+
+class BatcherClosedError(S2SError, RuntimeError):
+    """A dynamic batcher is shut down and takes or runs no more requests."""
+
+
+class RequestTimeoutError(S2SError, TimeoutError):
+    """A request was not decoded before its deadline."""
+
+
 class MissingExtraError(S2SError, ImportError):
     """An optional dependency group is not installed."""
 

@@ -25,7 +25,7 @@ from .errors import (
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
-from .search import Hypothesis, Sampling, beam_search, sample
+from .search import Hypothesis, Sampling, beam_search, fused_beam_search, sample
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
 
@@ -319,7 +319,9 @@ class Seq2SeqModel:
     def _search_results(self, x: np.ndarray, limit: int, opts: DecodeOptions) -> list[DecodeResult]:
         decode = self.vocabulary.decode_ids
         found = []
-        for row in beam_search(self.bundle, x, limit, opts.beam_size, opts.length_penalty):
+        fused = self.bundle.beam is not None and opts.strategy != "steps"
+        search = fused_beam_search if fused else beam_search
+        for row in search(self.bundle, x, limit, opts.beam_size, opts.length_penalty):
             best, kept = row[0], tuple(row[: opts.num_return])
             found.append(
                 DecodeResult(

@@ -1,6 +1,7 @@
 """Beam search and sampling over the decoder step model, batched (beam search as ``batch x beam`` rows).
 
-One decoder ``run`` per step for every live beam of every input: the candidates of a row are its beams'
+One decoder ``run`` per step for every live beam of every input (or, with :func:`fused_beam_search`, the same
+search inside ``beam.onnx``, one ``run`` per batch): the candidates of a row are its beams'
 log-probabilities plus each next token's, the best ``beam_size`` of them (ties: lower beam, then lower token id,
 as ``argmax`` breaks them) become the next beams, and the recurrent states follow their beams by ``take``. A beam
 that emits the end token leaves the search as a finished hypothesis and the next best candidate takes its slot;
@@ -20,6 +21,7 @@ import numpy as np
 from . import config as names
 from .bundle import Bundle
 from .decoding import BatchTokens, greedy_steps
+from .errors import BundleFormatError
 
 NEG_INF = -np.inf
 
@@ -113,6 +115,52 @@ def beam_search(
         states = [s[order] for s in states]
         tokens = token.ravel()
     return [sorted(row, key=lambda h: -h.score) for row in finished]
+
+
+def fused_beam_search(
+    bundle: Bundle, x: np.ndarray, max_length: int, beam_size: int, length_penalty: float = 0.0
+) -> list[list[Hypothesis]]:
+    """:func:`beam_search` in one run of the bundle's ``beam.onnx`` (the same search, step for step), then
+    :func:`backtrack`."""
+    if bundle.beam is None:
+        raise BundleFormatError(f"{bundle.path} has no {names.BEAM_NAME}; re-export with 's2s-onnx convert --fused'")
+    feeds = {
+        names.ENCODER_INPUT: np.ascontiguousarray(x),
+        names.GREEDY_MAX_LENGTH: np.array(max_length, np.int64),
+        names.BEAM_SIZE: np.array(beam_size, np.int64),
+        names.LENGTH_PENALTY: np.array(length_penalty, np.float64),
+    }
+    outputs = bundle.beam.run(list(names.BEAM_OUTPUTS), feeds)
+    return backtrack(outputs, bundle.vocabulary.end_id, length_penalty)
+
+
+def backtrack(outputs: list[np.ndarray], end_id: int, length_penalty: float) -> list[list[Hypothesis]]:
+    """Hypotheses from ``beam.onnx``'s per-step outputs ``(tokens, parents, probs, scores, finished)``, each
+    ``(steps, batch, beam)``: every finished slot followed back through its parents; per input, best first (in
+    the order :func:`beam_search` finds them, so that equal scores rank alike)."""
+    tokens, parents, probs, scores, finished = (np.asarray(o) for o in outputs)
+    found: list[list[Hypothesis]] = [[] for _ in range(tokens.shape[1])]
+    for step, row, slot in zip(*np.nonzero(finished), strict=True):
+        ids, chosen, at = [], [], slot
+        for back in range(step, -1, -1):
+            ids.append(int(tokens[back, row, at]))
+            chosen.append(float(probs[back, row, at]))
+            at = parents[back, row, at]
+        ids.reverse()
+        chosen.reverse()
+        ended = ids[-1] == end_id
+        kept = ids[:-1] if ended else ids
+        log_prob = float(scores[step, row, slot])
+        found[row].append(
+            Hypothesis(
+                token_ids=tuple(kept),
+                probabilities=tuple(chosen[: len(kept)]),
+                log_prob=log_prob,
+                score=log_prob / length_norm(len(ids), length_penalty),
+                stop_reason="end" if ended else "max_length",
+            )
+        )
+    return [sorted(row, key=lambda h: -h.score) for row in found]
 
 
 def _prune(beams: _Beams, finished: list[list[Hypothesis]], beam_size: int, best_norm: float) -> None:

@@ -197,6 +197,7 @@ TINY_VOCAB = Vocabulary(
 def write_bundle(directory: Path, weights: TinyWeights, vocab: Vocabulary = TINY_VOCAB, fused: bool = True) -> Path:
     """A complete bundle (encoder, decoder, optionally greedy, config) from tiny helper-built graphs."""
     from s2s_onnx.export.fused import build_greedy
+    from s2s_onnx.export.fused_beam import build_beam
 
     directory.mkdir(parents=True, exist_ok=True)
     encoder = encoder_graph(weights, vocab.num_encoder_tokens)
@@ -205,5 +206,6 @@ def write_bundle(directory: Path, weights: TinyWeights, vocab: Vocabulary = TINY
     onnx.save(decoder, directory / names.DECODER_NAME)
     if fused:
         onnx.save(build_greedy(encoder, decoder_weights(weights), vocab, OPSET), directory / names.GREEDY_NAME)
-    BundleConfig(vocabulary=vocab, latent_dim=weights.hidden, opset=OPSET, fused=fused).save(directory)
+        onnx.save(build_beam(encoder, decoder_weights(weights), vocab, OPSET), directory / names.BEAM_NAME)
+    BundleConfig(vocabulary=vocab, latent_dim=weights.hidden, opset=OPSET, fused=fused, beam=fused).save(directory)
     return directory

@@ -384,12 +384,6 @@ def test_cancellation_from_another_thread(model) -> None:
         assert later.batches == 3
 
 
-def test_readme_triton_width_is_the_built_in_models() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    width = Bundle.open().vocabulary.num_encoder_tokens
-    assert f"dims: [ -1, -1, {width} ]" in readme and f"The input width ({width} here" in readme
-
-
 def test_decode_ids_takes_token_ids_and_checks_them() -> None:
     model = Seq2SeqModel.load()
     vocab = model.vocabulary

@@ -124,20 +124,37 @@ def test_stream_and_ids_api_agree_with_decode(family_bundles) -> None:
 
 
 def test_beam_search_and_sampling_run_on_the_family(family_bundles) -> None:
-    """Beam search and top-1 sampling on every family's step graph (states per layer and cell, id or one-hot
-    tokens): n-best lists come sorted and decode to their texts, and top-1 sampling (the step model driven by
-    the search module) decodes exactly what greedy does."""
+    """Beam search and top-1 sampling on every family (states per layer and cell, id or one-hot tokens):
+    ``beam.onnx`` finds what the step path finds, n-best lists come sorted and decode to their texts, and top-1
+    sampling (the step model driven by the search module) decodes exactly what greedy does."""
     family, _, bundles = family_bundles
     model = Seq2SeqModel.load(bundles["keras"])
     texts = family_pairs(family, seed=4)[0][:6]
     greedy = model.decode(texts, strategy="steps")
     beams = model.decode(texts, beam_size=4, num_return=2)
+    stepped = model.decode(texts, beam_size=4, num_return=2, strategy="steps")
+    assert model.bundle.beam is not None  # beam.onnx, the same search in one graph
+    assert [[h.token_ids for h in b.hypotheses] for b in beams] == [
+        [h.token_ids for h in b.hypotheses] for b in stepped
+    ]
     for b in beams:
         scores = [h.score for h in b.hypotheses]
         assert b.score == scores[0] and scores == sorted(scores, reverse=True) and len(scores) == 2
         assert list(b.texts) == [model.vocabulary.decode_ids(list(h.token_ids)) for h in b.hypotheses]
     sampled = model.decode(texts, sampling=True, top_k=1, seed=0)
     assert [r.token_ids for r in sampled] == [g.token_ids for g in greedy]
+
+
+def test_triton_repository_of_the_family(family_bundles, tmp_path: Path) -> None:
+    """``s2s-onnx triton`` for every family (one-hot or id inputs, words or characters): the config matches
+    the graph and the repository's client decodes what the runtime does."""
+    from triton_check import check_decodes
+
+    from s2s_onnx.export.triton import TritonSettings, write_triton_repository
+
+    family, _, bundles = family_bundles
+    home = write_triton_repository(bundles["keras"], tmp_path / "repo", TritonSettings(name="family"))
+    check_decodes(home, Seq2SeqModel.load(bundles["keras"]), family_pairs(family, seed=5)[0][:8])
 
 
 def test_inference_pair_of_the_family_converts(family_bundles, workdir: Path) -> None:

@@ -25,6 +25,7 @@ SKIP_MARK = "<!-- not run by the tests"
 OVERRIDES = {
     "train": ["--epochs", "1", "--latent-dim", "16", "--num-samples", "300"],
     "bench": ["--quick", "--steps", "3", "--batch-sizes", "1,2"],
+    "loadtest": ["--requests", "20", "--clients", "1,2"],
 }
 
 
@@ -124,6 +125,37 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
     words = json.loads((scratch / "words-bundle" / "config.json").read_text())
     assert words["model"]["tokenization"] == "word" and words["model"]["input"] == "ids"
     assert (scratch / "bench-results" / "bench.json").is_file()
+    assert json.loads((scratch / "loadtest-results" / "loadtest.json").read_text())["runs"][0]["mismatches"] == 0
+    assert (scratch / "triton-repo" / "dates" / "config.pbtxt").is_file()
+
+
+def serve_block() -> list[str]:
+    match = re.search(r"<!--[^\n]*test_readme_serve_section[^\n]*-->\n```bash\n(.*?)```", README, re.S)
+    assert match, "README's Serve section lost its block"
+    return [line.strip() for line in match.group(1).splitlines() if line.strip()]
+
+
+def test_readme_serve_section() -> None:
+    """The Serve section's server, started as written (on a free port, with the built-in dates model for
+    dates-bundle: the section's answers are a trained dates model's), answers its requests as it says."""
+    from s2s_onnx.benchmarks.http_client import start_server
+    from s2s_onnx.runtime import default_model_path
+
+    lines = serve_block()
+    argv = shlex.split(lines[0])
+    assert argv[:2] == ["s2s-onnx", "serve"] and argv[-2:] == ["--port", "8000"]
+    args = [str(default_model_path()) if a == "dates-bundle" else a for a in argv[2:-2]]
+    with start_server(args) as server:
+        outputs = []
+        for line in lines[1:]:
+            command = line.replace("localhost:8000", f"{server.host}:{server.port}")
+            done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout)
+    assert json.loads(outputs[0]) == {"text": "2021-03-03", "stop_reason": "end"}
+    results = json.loads(outputs[1])["results"]
+    assert [r["text"] for r in results] == ["1989-07-14", "2049-12-25"] and len(results[0]["n_best"]) == 2
+    assert 's2s_requests_total{path="/translate",status="200"} 2' in outputs[2]
 
 
 def test_readme_python_blocks_run_without_tensorflow() -> None:
@@ -138,6 +170,7 @@ def test_readme_python_blocks_run_without_tensorflow() -> None:
     assert lines[2].startswith("1989-07-14 end")
     assert lines[3] == "1976-07-04"
     assert lines[4] == "2021-03-03"
+    assert lines[5] == "2021-03-03"  # the DynamicBatcher example
 
 
 def test_default_model_translate_command_without_tensorflow() -> None:

@@ -69,12 +69,16 @@ def test_beam_of_one_is_greedy(tiny) -> None:
         assert all(r.score is not None for r in beam_forced)
 
 
+@pytest.mark.parametrize("strategy", ["auto", "steps"], ids=["beam.onnx", "step-path"])
 @pytest.mark.parametrize("beam", [2, 4, 8])
 @pytest.mark.parametrize("alpha", [0.0, 0.6])
-def test_beam_equals_a_plain_reference(tiny, beam: int, alpha: float) -> None:
+def test_beam_equals_a_plain_reference(tiny, beam: int, alpha: float, strategy: str) -> None:
+    """Both beam searches, the fused ``beam.onnx`` (the default where the bundle has one) and the step path."""
     model, weights = tiny
+    assert model.bundle.beam is not None
     max_length = model.max_length()
-    results = model.decode(TEXTS, beam_size=beam, num_return=beam, length_penalty=alpha, batch_size=5)
+    options = {"beam_size": beam, "num_return": beam, "length_penalty": alpha, "strategy": strategy}
+    results = model.decode(TEXTS, **options, batch_size=5)
     for text, result in zip(TEXTS, results, strict=True):
         x = TINY_VOCAB.encode_sources([text])[0]
         want = reference_beam(weights, x, beam, max_length, alpha)
@@ -84,6 +88,24 @@ def test_beam_equals_a_plain_reference(tiny, beam: int, alpha: float) -> None:
         np.testing.assert_allclose([g[1] for g in got], [w[1] for w in want[: len(got)]], atol=1e-4)
         np.testing.assert_allclose([g[2] for g in got], [w[2] for w in want[: len(got)]], atol=1e-4)
         assert result.token_ids == result.hypotheses[0].token_ids
+
+
+@pytest.mark.parametrize("max_length", [None, 1, 3])
+def test_fused_beam_search_equals_the_step_path(tiny, max_length: int | None) -> None:
+    """``beam.onnx`` is the step path's search, step for step: the same hypotheses in the same order (ties
+    included), the same stop reasons, probabilities and scores, also under a short ``max_length``."""
+    model, _ = tiny
+    for beam, alpha in ((2, 0.0), (4, 0.6), (8, 1.0), (3, 0.2)):
+        options = {"beam_size": beam, "num_return": beam, "length_penalty": alpha, "max_length": max_length}
+        fused = model.decode(TEXTS, **options, batch_size=7)
+        steps = model.decode(TEXTS, **options, batch_size=7, strategy="steps")
+        for f, s in zip(fused, steps, strict=True):
+            assert [(h.token_ids, h.stop_reason) for h in f.hypotheses] == [
+                (h.token_ids, h.stop_reason) for h in s.hypotheses
+            ]
+            for a, b in zip(f.hypotheses, s.hypotheses, strict=True):
+                np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5, atol=1e-7)
+                assert a.log_prob == pytest.approx(b.log_prob, abs=1e-6) and a.score == pytest.approx(b.score, abs=1e-6)
 
 
 def test_n_best_sorted_distinct_and_batched_like_single(tiny) -> None:

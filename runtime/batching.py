@@ -1,0 +1,323 @@
+"""Dynamic batching: single requests from many threads (or ``asyncio`` tasks) decoded together.
+
+A :class:`DynamicBatcher` owns one worker thread. Callers :meth:`~DynamicBatcher.submit` one text and get a
+``Future``; the worker gathers requests for at most ``max_delay_ms`` after the first one arrives, or until
+``max_batch_size`` are waiting, and decodes them in one call (requests with different decode options in
+separate calls). The queue is bounded (:class:`QueueFullError` when full), every request has a deadline
+(:class:`RequestTimeoutError`), a failing batch is retried request by request so that an error reaches only
+the request that caused it, and :meth:`~DynamicBatcher.close` answers (``drain=True``) or rejects
+(:class:`BatcherClosedError`) everything still queued. Greedy results equal unbatched decoding's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from .errors import BatcherClosedError, InvalidOptionError, OptionTypeError, QueueFullError, RequestTimeoutError
+from .model import DecodeResult, Seq2SeqModel
+from .options import MAX_BATCH_SIZE, DecodeOptions
+
+logger = logging.getLogger(__name__)
+
+MAX_QUEUE = 1_000_000
+MAX_DELAY_MS = 1_000.0
+MAX_TIMEOUT_S = 3_600.0
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """``max_batch_size``: most requests in one decode (1: no batching); ``max_delay_ms``: longest wait for a
+    batch to fill after its first request; ``max_queue``: most requests waiting (more: :class:`QueueFullError`);
+    ``timeout_s``: a request's default deadline, from submission to result."""
+
+    max_batch_size: int = 32
+    max_delay_ms: float = 2.0
+    max_queue: int = 1024
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_range("max_batch_size", self.max_batch_size, 1, MAX_BATCH_SIZE, whole=True)
+        _check_range("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
+        _check_range("max_queue", self.max_queue, 1, MAX_QUEUE, whole=True)
+        _check_range("timeout_s", self.timeout_s, 1e-3, MAX_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Counts since the batcher started: requests taken, answered, failed (their own error), timed out,
+    rejected (queue full or closed), cancelled by their caller; batches run and how many held each size;
+    requests waiting now."""
+
+    submitted: int = 0
+    answered: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    batches: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+    queued: int = 0
+
+
+@dataclass
+class _Request:
+    ids: list[int]
+    options: DecodeOptions
+    future: concurrent.futures.Future[DecodeResult]
+    deadline: float
+
+
+class DynamicBatcher:
+    """Gathers single decode requests into batches for one :class:`Seq2SeqModel`. Thread-safe; a context
+    manager (leaving it drains the queue)."""
+
+    def __init__(self, model: Seq2SeqModel, options: BatchingOptions | None = None) -> None:
+        self.model = model
+        self.options = options if options is not None else BatchingOptions()
+        self._pending: deque[_Request] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._counts: dict[str, int] = {}
+        self._sizes: dict[int, int] = {}
+        self._outstanding = 0  # submitted, not yet resolved
+        self._peak = 0  # most outstanding at once since the last batch started: the batch worth waiting for
+        self._worker = threading.Thread(target=self._work, name="s2s-onnx-batcher", daemon=True)
+        self._worker.start()
+
+    # -- submitting ----------------------------------------------------------------------------------
+    def submit(
+        self, text: str, options: DecodeOptions | None = None, *, timeout: float | None = None, **overrides: Any
+    ) -> concurrent.futures.Future[DecodeResult]:
+        """Queue one text; the future resolves to its :class:`DecodeResult` or to the error it caused.
+
+        Bad input (unknown characters, too long, a bad option) raises here, before queueing.
+        ``timeout`` (seconds, default ``options.timeout_s``) is the request's deadline.
+        """
+        if not isinstance(text, str):
+            raise OptionTypeError(f"submit takes one text (str), not {type(text).__name__}; use decode() for a list")
+        opts = (options if options is not None else self.model.options).replace(**overrides)
+        vocab = self.model.vocabulary
+        clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
+        wait = self.options.timeout_s if timeout is None else timeout
+        _check_range("timeout", wait, 1e-3, MAX_TIMEOUT_S)
+        request = _Request(vocab.source_ids([clean])[0], opts, concurrent.futures.Future(), time.monotonic() + wait)
+        with self._cond:
+            if self._closed:
+                self._count("rejected")
+                raise BatcherClosedError("the batcher is shut down and takes no more requests")
+            if len(self._pending) >= self.options.max_queue:
+                self._count("rejected")
+                raise QueueFullError(
+                    f"{len(self._pending)} requests are waiting, the most the queue holds (max_queue); "
+                    "retry later, or raise max_queue (serve: --max-queue)"
+                )
+            self._pending.append(request)
+            self._count("submitted")
+            self._outstanding += 1
+            self._peak = max(self._peak, self._outstanding)
+            self._cond.notify()
+        request.future.add_done_callback(self._resolved)
+        return request.future
+
+    def _resolved(self, future: concurrent.futures.Future[DecodeResult]) -> None:
+        with self._cond:
+            self._outstanding -= 1
+
+    @overload
+    def decode(self, texts: str, options: DecodeOptions | None = ..., **overrides: Any) -> DecodeResult: ...
+    @overload
+    def decode(
+        self, texts: Sequence[str], options: DecodeOptions | None = ..., **overrides: Any
+    ) -> list[DecodeResult]: ...
+    def decode(
+        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
+    ) -> DecodeResult | list[DecodeResult]:
+        """Decode one text (one result) or a list (a list), blocking until every result is in."""
+        futures = self._submit_all(_texts(texts), options, overrides)
+        until = time.monotonic() + self.options.timeout_s
+        try:
+            results = [_wait(f, until) for f in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+        return results[0] if isinstance(texts, str) else results
+
+    async def decode_async(
+        self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
+    ) -> DecodeResult | list[DecodeResult]:
+        """:meth:`decode` for ``asyncio``: awaits the results without blocking the event loop. Cancelling the
+        awaiting task withdraws requests not yet decoding."""
+        futures = self._submit_all(_texts(texts), options, overrides)
+        waiting = [asyncio.wrap_future(f) for f in futures]
+        try:
+            _, late = await asyncio.wait(waiting, timeout=self.options.timeout_s)
+        finally:
+            for future in futures:
+                future.cancel()
+        if late:
+            raise RequestTimeoutError(_timeout_message(self.options.timeout_s))
+        results = [w.result() for w in waiting]
+        return results[0] if isinstance(texts, str) else results
+
+    def _submit_all(
+        self, texts: list[str], options: DecodeOptions | None, overrides: dict[str, Any]
+    ) -> list[concurrent.futures.Future[DecodeResult]]:
+        """Submit every text, or none: if one is refused, withdraw those already queued."""
+        futures: list[concurrent.futures.Future[DecodeResult]] = []
+        try:
+            for text in texts:
+                futures.append(self.submit(text, options, **overrides))
+        except Exception:
+            for future in futures:
+                future.cancel()
+            raise
+        return futures
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def close(self, *, drain: bool = True, timeout: float | None = None) -> None:
+        """Stop taking requests; decode what is queued (``drain``) or reject it with
+        :class:`BatcherClosedError`; wait up to ``timeout`` seconds for the worker to finish."""
+        with self._cond:
+            self._closed = True
+            dropped = [] if drain else list(self._pending)
+            if not drain:
+                self._pending.clear()
+            self._cond.notify_all()
+        for request in dropped:
+            if request.future.set_running_or_notify_cancel():
+                request.future.set_exception(BatcherClosedError("the batcher shut down before this request ran"))
+                self._count("rejected")
+        self._worker.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stats(self) -> BatchStats:
+        with self._cond:
+            return BatchStats(
+                **{name: self._counts.get(name, 0) for name in _COUNTERS},
+                batch_sizes=dict(self._sizes),
+                queued=len(self._pending),
+            )
+
+    def __enter__(self) -> DynamicBatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the worker ----------------------------------------------------------------------------------
+    def _count(self, name: str, amount: int = 1) -> None:
+        self._counts[name] = self._counts.get(name, 0) + amount
+
+    def _work(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            try:
+                self._run(batch)
+            except Exception as exc:  # the worker never dies: whatever is unanswered gets the error
+                logger.exception("batch failed")
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+
+    def _next_batch(self) -> list[_Request] | None:
+        """Wait for a first request, then up to ``max_delay_ms`` more for the batch to fill; ``None`` once
+        closed and empty. The wait ends early once as many requests wait as were outstanding at once since the
+        last batch began: a lone caller is not kept waiting for company that is not coming."""
+        delay = self.options.max_delay_ms / 1000
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            if not self._pending:
+                return None
+            target = min(self.options.max_batch_size, max(self._peak, 1))
+            until = time.monotonic() + delay
+            while len(self._pending) < target and not self._closed and (left := until - time.monotonic()) > 0:
+                self._cond.wait(left)
+            batch = [self._pending.popleft() for _ in range(min(self.options.max_batch_size, len(self._pending)))]
+            self._peak = self._outstanding
+            return batch
+
+    def _run(self, batch: list[_Request]) -> None:
+        now, live = time.monotonic(), []
+        for request in batch:
+            if not request.future.set_running_or_notify_cancel():
+                self._locked_count("cancelled")
+            elif request.deadline < now:
+                request.future.set_exception(RequestTimeoutError(_timeout_message(None)))
+                self._locked_count("timed_out")
+            else:
+                live.append(request)
+        groups: dict[object, list[_Request]] = {}
+        for request in live:
+            # a seeded draw must not depend on its batch neighbours: each sampling request decodes alone
+            key = (request.options, id(request)) if request.options.sampling else request.options
+            groups.setdefault(key, []).append(request)
+        for group in groups.values():
+            self._decode_group(group)
+        with self._cond:
+            self._count("batches")
+            self._sizes[len(live)] = self._sizes.get(len(live), 0) + 1
+
+    def _decode_group(self, group: list[_Request]) -> None:
+        """Decode requests with the same options in one call; if it fails, one by one to confine the error."""
+        options = group[0].options.replace(batch_size=len(group))
+        try:
+            results = self.model.decode_ids([r.ids for r in group], options)
+        except Exception as exc:
+            if len(group) > 1:
+                for request in group:
+                    self._decode_group([request])
+                return
+            group[0].future.set_exception(exc)
+            self._locked_count("failed")
+            return
+        for request, result in zip(group, results, strict=True):
+            request.future.set_result(result)
+        self._locked_count("answered", len(group))
+
+    def _locked_count(self, name: str, amount: int = 1) -> None:
+        with self._cond:
+            self._count(name, amount)
+
+
+_COUNTERS = ("submitted", "answered", "failed", "timed_out", "rejected", "cancelled", "batches")
+
+
+def _texts(texts: object) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
+        raise OptionTypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
+    return list(texts)
+
+
+def _wait(future: concurrent.futures.Future[DecodeResult], until: float) -> DecodeResult:
+    try:
+        return future.result(max(until - time.monotonic(), 0.0))
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise RequestTimeoutError(_timeout_message(None)) from None
+
+
+def _timeout_message(timeout: float | None) -> str:
+    waited = "its deadline" if timeout is None else f"{timeout:g} s"
+    return f"the request was not decoded within {waited}; retry, or raise the timeout (serve: --timeout)"
+
+
+def _check_range(name: str, value: object, low: float, high: float, *, whole: bool = False) -> None:
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "a whole number" if whole else "a number"
+        raise OptionTypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidOptionError(f"{name} must be between {low:g} and {high:g}, not {value!r}")

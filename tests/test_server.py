@@ -1,0 +1,227 @@
+"""``s2s-onnx serve`` as a real process on the loopback address, with the built-in bundle (no TensorFlow):
+the endpoints, every answer against sequential decoding, bad requests as JSON 4xx, a full queue, clients that
+go away, shutdown with requests in flight, and the load test itself on a small budget."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from s2s_onnx.benchmarks.http_client import HttpConnection, ServerProcess, fetch, start_server
+from s2s_onnx.runtime import Seq2SeqModel
+
+
+@pytest.fixture(scope="module")
+def model() -> Seq2SeqModel:
+    return Seq2SeqModel.load(threads=1)
+
+
+@pytest.fixture(scope="module")
+def texts(model: Seq2SeqModel) -> list[str]:
+    return [d["text"] for d in json.loads((model.path / "reference.json").read_text("utf-8"))["decodes"]]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with start_server(["--threads", "1", "--max-body-bytes", "4096", "--max-texts", "8"]) as running:
+        yield running
+
+
+def call(server: ServerProcess, method: str, path: str, payload: object = None) -> tuple[int, object]:
+    return asyncio.run(fetch(server.host, server.port, method, path, payload))
+
+
+async def post_many(server: ServerProcess, payloads: list[object]) -> list[tuple[int, object]]:
+    """Each payload on its own connection, all at once."""
+
+    async def one(payload: object) -> tuple[int, object]:
+        try:
+            return await fetch(server.host, server.port, "POST", "/translate", payload)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            return -1, str(exc)
+
+    return list(await asyncio.gather(*(one(p) for p in payloads)))
+
+
+def test_translate_one_and_a_list(server: ServerProcess, model: Seq2SeqModel, texts: list[str]) -> None:
+    status, one = call(server, "POST", "/translate", {"text": texts[0]})
+    assert status == 200 and one == {"text": model.translate(texts[0]), "stop_reason": "end"}
+    status, many = call(server, "POST", "/translate", {"text": texts[:5]})
+    assert status == 200 and [r["text"] for r in many["results"]] == model.translate(texts[:5])
+    status, detailed = call(server, "POST", "/translate", {"text": texts[1], "details": True})
+    expected = model.decode(texts[1])
+    assert detailed["token_ids"] == list(expected.token_ids)
+    assert detailed["probabilities"] == pytest.approx(expected.probabilities, abs=1e-5)
+
+
+def test_decode_options_pass_through(server: ServerProcess, model: Seq2SeqModel, texts: list[str]) -> None:
+    status, found = call(server, "POST", "/translate", {"text": texts[2], "beam_size": 3, "num_return": 2})
+    expected = model.decode(texts[2], beam_size=3, num_return=2)
+    assert status == 200 and [h["text"] for h in found["n_best"]] == list(expected.texts)
+    status, short = call(server, "POST", "/translate", {"text": texts[2], "max_length": 3})
+    assert status == 200 and short["text"] == model.translate(texts[2], max_length=3)
+    assert short["stop_reason"] == "max_length"
+
+
+def test_concurrent_singles_are_batched_and_exact(server: ServerProcess, model: Seq2SeqModel, texts: list[str]) -> None:
+    answers = asyncio.run(post_many(server, [{"text": t} for t in texts]))
+    assert [a[0] for a in answers] == [200] * len(texts)
+    assert [a[1]["text"] for a in answers] == [model.translate(t) for t in texts]
+    _, metrics = call(server, "GET", "/metrics")
+    buckets = {
+        line.split()[0]: float(line.split()[1]) for line in metrics.splitlines() if "s2s_batch_size_bucket" in line
+    }
+    assert buckets['s2s_batch_size_bucket{le="1"}'] < buckets['s2s_batch_size_bucket{le="+Inf"}']
+
+
+def test_health_metadata_metrics(server: ServerProcess, model: Seq2SeqModel) -> None:
+    assert call(server, "GET", "/health") == (200, {"status": "ok", "queued": 0})
+    status, meta = call(server, "GET", "/metadata")
+    assert status == 200 and meta["config"] == model.config.to_dict()
+    assert set(meta["versions"]) == {"s2s-onnx", "onnxruntime", "numpy"}
+    assert meta["limits"]["max_length"] == model.max_length() and meta["limits"]["max_texts"] == 8
+    status, metrics = call(server, "GET", "/metrics")
+    assert status == 200
+    for name in ("s2s_requests_total{", "s2s_request_seconds_bucket{", "s2s_batch_size_count", "s2s_queue_depth 0"):
+        assert name in metrics
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "words"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ([1, 2], 400, "JSON object"),
+        ({"txt": "x"}, 400, "unknown field(s) txt"),
+        ({"text": 5}, 400, "string or a list"),
+        ({"text": ["a"] * 9}, 400, "1 to 8"),
+        ({"text": ["ok", 3]}, 400, "every item"),
+        ({"text": "März 3"}, 422, "does not know"),
+        ({"text": "1" * 200}, 422, "at most"),
+        ({"text": "   "}, 422, "empty"),
+        ({"text": "May 1", "max_length": 500}, 422, "at most"),
+        ({"text": "May 1", "beam_size": 9}, 422, "beam_size may be at most 8"),
+        ({"text": "May 1", "beam_size": "4"}, 400, "beam_size"),
+        ({"text": "May 1", "details": "yes"}, 400, "details"),
+        ({"text": "x" * 5000}, 413, "4096"),
+    ],
+)
+def test_bad_requests_get_json_errors(server: ServerProcess, payload: object, status: int, words: str) -> None:
+    async def send() -> tuple[int, bytes]:
+        connection = await HttpConnection.open(server.host, server.port)
+        try:
+            body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            return await connection.request("POST", "/translate", body)
+        finally:
+            await connection.close()
+
+    got, body = asyncio.run(send())
+    error = json.loads(body)["error"]
+    assert got == status, error
+    assert words in error["message"]
+    assert "Traceback" not in body.decode()
+
+
+def test_unknown_paths_and_methods_are_json(server: ServerProcess) -> None:
+    assert call(server, "GET", "/nowhere")[0] == 404
+    status, body = call(server, "GET", "/translate")
+    assert status == 405 and "GET /translate" in body["error"]["message"]
+
+
+def test_chunked_body_over_the_limit(server: ServerProcess) -> None:
+    """No Content-Length: the limit still holds while the body streams in."""
+
+    async def send() -> tuple[int, bytes]:
+        connection = await HttpConnection.open(server.host, server.port)
+        chunk = b'{"text": "' + b"x" * 3000
+        head = b"POST /translate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        connection.writer.write(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2 + b"0\r\n\r\n")
+        try:
+            return await connection.response()
+        finally:
+            await connection.close()
+
+    status, body = asyncio.run(send())
+    assert status == 413 and b"4096" in body
+
+
+def test_clients_that_go_away(server: ServerProcess, model: Seq2SeqModel, texts: list[str]) -> None:
+    """Half a body, a whole request then a hang-up, a bare connect: the server answers the next client."""
+    for data in (
+        b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b'{"text": "Ma',
+        b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 22\r\n\r\n" + b'{"text": "March 3rd"}',
+        b"",
+    ):
+        with socket.create_connection((server.host, server.port)) as raw:
+            raw.sendall(data)
+    time.sleep(0.3)
+    assert call(server, "POST", "/translate", {"text": texts[3]}) == (
+        200,
+        {"text": model.translate(texts[3]), "stop_reason": "end"},
+    )
+    assert call(server, "GET", "/health")[1]["queued"] == 0
+
+
+def test_full_queue_answers_503_and_the_rest_exactly(model: Seq2SeqModel, texts: list[str]) -> None:
+    with start_server(["--threads", "1", "--max-batch", "1", "--max-queue", "1"]) as small:
+        answers = asyncio.run(post_many(small, [{"text": t, "beam_size": 8} for t in texts]))
+    statuses = [a[0] for a in answers]
+    assert set(statuses) == {200, 503}, statuses
+    for text, (status, body) in zip(texts, answers, strict=True):
+        if status == 200:
+            assert body["text"] == model.decode(text, beam_size=8).text
+        else:
+            assert body["error"]["type"] == "QueueFullError" and "max_queue" in body["error"]["message"]
+
+
+def test_shutdown_answers_requests_in_flight(model: Seq2SeqModel, texts: list[str]) -> None:
+    small = start_server(["--threads", "1", "--max-batch", "1"])
+    payloads = [{"text": texts[i : i + 8], "beam_size": 8} for i in range(0, 64, 4)]
+
+    async def race() -> tuple[bool, list[tuple[int, object]]]:
+        pending = asyncio.ensure_future(post_many(small, payloads))
+        await asyncio.sleep(0.15)  # the requests are in the server by now, most still queued
+        small.process.send_signal(signal.SIGTERM)
+        in_flight = not pending.done()
+        return in_flight, await asyncio.wait_for(pending, 60)
+
+    in_flight, answers = asyncio.run(race())
+    assert in_flight
+    assert small.process.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    for payload, (status, body) in zip(payloads, answers, strict=True):
+        assert status == 200, body  # in flight when the signal came: answered, not dropped
+        assert [r["text"] for r in body["results"]] == [model.decode(t, beam_size=8).text for t in payload["text"]]
+
+
+def test_serve_cli_errors_are_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "s2s_onnx", "serve", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("s2s-onnx: error: cannot listen on")
+    assert "Traceback" not in done.stderr
+
+
+def test_load_test_checks_every_answer(tmp_path, texts: list[str]) -> None:
+    from s2s_onnx.benchmarks.load_test import LoadSettings, load_test, markdown, write_results
+
+    settings = LoadSettings(bundle=None, texts=tuple(texts), clients=(1, 4), requests=40, seconds=20, out=tmp_path)
+    runs = load_test(settings)
+    assert [(r.mode, r.clients) for r in runs] == [("batched", 1), ("batched", 4), ("unbatched", 1), ("unbatched", 4)]
+    assert all(r.requests == 40 and r.errors == 0 and r.mismatches == 0 for r in runs)
+    assert markdown(runs).count("\n") == 3
+    written = write_results(settings, runs)
+    assert json.loads(written[0].read_text())["runs"][0]["requests"] == 40
