@@ -44,10 +44,10 @@ class BatchingOptions:
     timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        _check_range("max_batch_size", self.max_batch_size, 1, MAX_BATCH_SIZE, whole=True)
-        _check_range("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
-        _check_range("max_queue", self.max_queue, 1, MAX_QUEUE, whole=True)
-        _check_range("timeout_s", self.timeout_s, 1e-3, MAX_TIMEOUT_S)
+        check_range("max_batch_size", self.max_batch_size, 1, MAX_BATCH_SIZE, whole=True)
+        check_range("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
+        check_range("max_queue", self.max_queue, 1, MAX_QUEUE, whole=True)
+        check_range("timeout_s", self.timeout_s, 1e-3, MAX_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class DynamicBatcher:
         vocab = self.model.vocabulary
         clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
         wait = self.options.timeout_s if timeout is None else timeout
-        _check_range("timeout", wait, 1e-3, MAX_TIMEOUT_S)
+        check_range("timeout", wait, 1e-3, MAX_TIMEOUT_S)
         request = _Request(vocab.source_ids([clean])[0], opts, concurrent.futures.Future(), time.monotonic() + wait)
         with self._cond:
             if self._closed:
@@ -314,7 +314,7 @@ def _timeout_message(timeout: float | None) -> str:
     return f"the request was not decoded within {waited}; retry, or raise the timeout (serve: --timeout)"
 
 
-def _check_range(name: str, value: object, low: float, high: float, *, whole: bool = False) -> None:
+def check_range(name: str, value: object, low: float, high: float, *, whole: bool = False) -> None:
     kinds = (int,) if whole else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         kind = "a whole number" if whole else "a number"

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     options = DecodeOptions(strategy="steps" if args.steps else "auto", batch_size=args.max_batch)
     sessions = SessionConfig(device=args.device, threads=args.threads)
     model = Seq2SeqModel(Bundle.open(args.model, sessions, greedy=not args.steps), options)
+    app = create_app(model, batching, limits)  # checks the settings before anything listens
     # the event loop and the batcher's worker share the GIL; a short switch interval lets a finished batch's
     # worker and the loop hand over quickly (measured: about 10 % more requests per second, both modes)
     sys.setswitchinterval(0.0005)
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     host, port = listener.getsockname()[:2]
     print(f"s2s-onnx: serving {model.path} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
     config = uvicorn.Config(
-        create_app(model, batching, limits),
+        app,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=int(args.timeout) + 1,

@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .batching import BatchingOptions, DynamicBatcher
+from .batching import MAX_TIMEOUT_S, BatchingOptions, DynamicBatcher, check_range
 from .errors import (
     BatcherClosedError,
     InvalidOptionError,
@@ -39,7 +39,7 @@ from .errors import (
 )
 from .metrics import ServerMetrics
 from .model import DecodeResult, Seq2SeqModel
-from .options import DecodeOptions
+from .options import MAX_BATCH_SIZE, MAX_BEAM_SIZE, MAX_LENGTH_LIMIT, DecodeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,14 @@ class ServerLimits:
     max_beam_size: int = 8
     drain_timeout_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        check_range("max_body_bytes", self.max_body_bytes, 2, 2**30, whole=True)
+        check_range("max_texts", self.max_texts, 1, MAX_BATCH_SIZE, whole=True)
+        if self.max_length is not None:
+            check_range("max_length", self.max_length, 1, MAX_LENGTH_LIMIT, whole=True)
+        check_range("max_beam_size", self.max_beam_size, 1, MAX_BEAM_SIZE, whole=True)
+        check_range("drain_timeout_s", self.drain_timeout_s, 0.0, MAX_TIMEOUT_S)
+
 
 class RequestError(S2SError, ValueError):
     """A request the service cannot take; ``status`` is its HTTP status."""
@@ -85,6 +93,11 @@ def create_app(
 ) -> Starlette:
     """The ASGI app; the batcher starts with the app's lifespan and drains when it ends."""
     service = _Service(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
+    if service.limits.max_texts > service.batching.max_queue:
+        raise InvalidOptionError(
+            f"max_texts ({service.limits.max_texts}) exceeds max_queue ({service.batching.max_queue}): each text "
+            "takes a queue slot, so such a request could never be taken; raise --max-queue or lower --max-texts"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -225,6 +238,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse_json(body: bytes) -> object:
     try:
         return json.loads(body)
+    except RecursionError:
+        raise RequestError("the body's JSON is nested too deeply; send a flat object such as " + EXAMPLE_BODY) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid JSON ({exc}); send an object such as {EXAMPLE_BODY}") from None
 

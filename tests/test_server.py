@@ -100,6 +100,9 @@ def test_health_metadata_metrics(server: ServerProcess, model: Seq2SeqModel) -> 
     ("payload", "status", "words"),
     [
         ("{not json", 400, "not valid JSON"),
+        ("[" * 3000, 400, "nested too deeply"),
+        (b'{"text": "\xff"}', 400, "not valid JSON"),  # not UTF-8
+        ({"text": "May 1", "max_length": 10**400}, 422, "max_length must be between"),
         ([1, 2], 400, "JSON object"),
         ({"txt": "x"}, 400, "unknown field(s) txt"),
         ({"text": 5}, 400, "string or a list"),
@@ -119,7 +122,10 @@ def test_bad_requests_get_json_errors(server: ServerProcess, payload: object, st
     async def send() -> tuple[int, bytes]:
         connection = await HttpConnection.open(server.host, server.port)
         try:
-            body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            if isinstance(payload, bytes):
+                body = payload
+            else:
+                body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             return await connection.request("POST", "/translate", body)
         finally:
             await connection.close()
@@ -172,30 +178,49 @@ def test_clients_that_go_away(server: ServerProcess, model: Seq2SeqModel, texts:
 
 
 def test_full_queue_answers_503_and_the_rest_exactly(model: Seq2SeqModel, texts: list[str]) -> None:
-    with start_server(["--threads", "1", "--max-batch", "1", "--max-queue", "1"]) as small:
-        answers = asyncio.run(post_many(small, [{"text": t, "beam_size": 8} for t in texts]))
+    """Slow single requests (64 beams) all at once against a queue of one: some are refused with 503 (and say
+    why), every other one is answered exactly."""
+    args = ["--threads", "1", "--max-batch", "1", "--max-queue", "1", "--max-texts", "1", "--max-beam", "64"]
+    with start_server(args) as small:
+        answers = asyncio.run(post_many(small, [{"text": t, "beam_size": 64} for t in texts]))
     statuses = [a[0] for a in answers]
     assert set(statuses) == {200, 503}, statuses
     for text, (status, body) in zip(texts, answers, strict=True):
         if status == 200:
-            assert body["text"] == model.decode(text, beam_size=8).text
+            assert body["text"] == model.decode(text, beam_size=64).text
         else:
             assert body["error"]["type"] == "QueueFullError" and "max_queue" in body["error"]["message"]
 
 
+def test_more_texts_than_queue_slots_is_refused_at_start() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "s2s_onnx", "serve", "--port", "0", "--max-queue", "4", "--max-texts", "8"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "raise --max-queue or lower --max-texts" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def test_shutdown_answers_requests_in_flight(model: Seq2SeqModel, texts: list[str]) -> None:
+    """SIGTERM once the first of 32 slow requests is answered (so the server holds the others, decoding one at
+    a time): every one of them is still answered, correctly, and the server exits cleanly."""
     small = start_server(["--threads", "1", "--max-batch", "1"])
-    payloads = [{"text": texts[i : i + 8], "beam_size": 8} for i in range(0, 64, 4)]
+    payloads = [{"text": texts[i % 56 : i % 56 + 8], "beam_size": 8} for i in range(0, 128, 4)]
 
-    async def race() -> tuple[bool, list[tuple[int, object]]]:
-        pending = asyncio.ensure_future(post_many(small, payloads))
-        await asyncio.sleep(0.15)  # the requests are in the server by now, most still queued
+    async def race() -> tuple[int, list[tuple[int, object]]]:
+        tasks = [asyncio.ensure_future(post_many(small, [p])) for p in payloads]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        status, health = await fetch(small.host, small.port, "GET", "/health")
+        assert status == 200 and health["queued"] >= 1, health  # requests wait in the server
         small.process.send_signal(signal.SIGTERM)
-        in_flight = not pending.done()
-        return in_flight, await asyncio.wait_for(pending, 60)
+        answered_before = sum(t.done() for t in tasks)
+        answers = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        return answered_before, [a[0] for a in answers]
 
-    in_flight, answers = asyncio.run(race())
-    assert in_flight
+    answered_before, answers = asyncio.run(race())
+    assert answered_before < len(payloads)
     assert small.process.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
     for payload, (status, body) in zip(payloads, answers, strict=True):
         assert status == 200, body  # in flight when the signal came: answered, not dropped
