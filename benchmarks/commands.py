@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-batch", type=positive_int, default=32, help="the batching server's --max-batch")
     p.add_argument("--max-delay-ms", type=float, default=2.0, help="the batching server's --max-delay-ms")
     p.add_argument("--threads", type=positive_int, default=1, help="the server's onnxruntime threads")
+    p.add_argument("--workers", type=positive_int, default=1, help="the server's decode workers (both modes)")
     p.add_argument("--out", type=Path, default=Path("loadtest-results"), help="directory for JSON, table and PNG")
     p.set_defaults(handler=run)
 
@@ -131,6 +132,7 @@ def loadtest(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         threads=args.threads,
+        workers=args.workers,
         out=args.out,
     )
     runs = load_test(settings)

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LoadSettings:
     """What to run: the bundle, the texts, client counts, requests and seconds per run (whichever ends
-    first), the batching server's settings, onnxruntime threads, and where results go."""
+    first), the batching server's settings, onnxruntime threads and decode workers (both modes), and where
+    results go."""
 
     bundle: Path | None
     texts: tuple[str, ...]
@@ -39,6 +40,7 @@ class LoadSettings:
     max_batch: int = 32
     max_delay_ms: float = 2.0
     threads: int = 1
+    workers: int = 1
     out: Path = Path("loadtest-results")
 
 
@@ -160,7 +162,8 @@ def load_test(settings: LoadSettings) -> list[LoadRun]:
     """Both modes at every client count; logs each run as it ends."""
     expected = sequential_answers(settings)
     model_args = [] if settings.bundle is None else ["--model", str(settings.bundle)]
-    common = [*model_args, "--threads", str(settings.threads), "--max-queue", str(max(1024, 2 * max(settings.clients)))]
+    common = [*model_args, "--threads", str(settings.threads), "--workers", str(settings.workers)]
+    common += ["--max-queue", str(max(1024, 2 * max(settings.clients)))]
     modes = {
         "batched": ["--max-batch", str(settings.max_batch), "--max-delay-ms", str(settings.max_delay_ms)],
         "unbatched": ["--max-batch", "1"],

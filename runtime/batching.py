@@ -1,12 +1,13 @@
 """Dynamic batching: single requests from many threads (or ``asyncio`` tasks) decoded together.
 
-A :class:`DynamicBatcher` owns one worker thread. Callers :meth:`~DynamicBatcher.submit` one text and get a
-``Future``; the worker gathers requests for at most ``max_delay_ms`` after the first one arrives, or until
-``max_batch_size`` are waiting, and decodes them in one call (requests with different decode options in
-separate calls). The queue is bounded (:class:`QueueFullError` when full), every request has a deadline
-(:class:`RequestTimeoutError`), a failing batch is retried request by request so that an error reaches only
-the request that caused it, and :meth:`~DynamicBatcher.close` answers (``drain=True``) or rejects
-(:class:`BatcherClosedError`) everything still queued. Greedy results equal unbatched decoding's.
+A :class:`DynamicBatcher` owns ``workers`` worker threads (default one). Callers
+:meth:`~DynamicBatcher.submit` one text and get a ``Future``; a worker gathers requests for at most
+``max_delay_ms`` after the first one arrives, or until ``max_batch_size`` are waiting, and decodes them in one
+call (requests with different decode options in separate calls). The queue is bounded (:class:`QueueFullError`
+when full), every request has a deadline (:class:`RequestTimeoutError`), a failing batch is retried request by
+request so that an error reaches only the request that caused it, and :meth:`~DynamicBatcher.close` answers
+(``drain=True``) or rejects (:class:`BatcherClosedError`) everything still queued. Greedy results equal
+unbatched decoding's.
 """
 
 from __future__ import annotations
@@ -30,20 +31,24 @@ logger = logging.getLogger(__name__)
 MAX_QUEUE = 1_000_000
 MAX_DELAY_MS = 1_000.0
 MAX_TIMEOUT_S = 3_600.0
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
 class BatchingOptions:
     """``max_batch_size``: most requests in one decode (1: no batching); ``max_delay_ms``: longest wait for a
     batch to fill after its first request; ``max_queue``: most requests waiting (more: :class:`QueueFullError`);
-    ``timeout_s``: a request's default deadline, from submission to result."""
+    ``timeout_s``: a request's default deadline, from submission to result; ``workers``: decode threads, each
+    taking whole batches (more use more cores while the HTTP side works; each runs onnxruntime's own threads)."""
 
     max_batch_size: int = 32
     max_delay_ms: float = 2.0
     max_queue: int = 1024
     timeout_s: float = 30.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        check_range("workers", self.workers, 1, MAX_WORKERS, whole=True)
         check_range("max_batch_size", self.max_batch_size, 1, MAX_BATCH_SIZE, whole=True)
         check_range("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
         check_range("max_queue", self.max_queue, 1, MAX_QUEUE, whole=True)
@@ -89,8 +94,12 @@ class DynamicBatcher:
         self._sizes: dict[int, int] = {}
         self._outstanding = 0  # submitted, not yet resolved
         self._peak = 0  # most outstanding at once since the last batch started: the batch worth waiting for
-        self._worker = threading.Thread(target=self._work, name="s2s-onnx-batcher", daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"s2s-onnx-batcher-{n}", daemon=True)
+            for n in range(self.options.workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # -- submitting ----------------------------------------------------------------------------------
     def submit(
@@ -195,7 +204,9 @@ class DynamicBatcher:
             if request.future.set_running_or_notify_cancel():
                 request.future.set_exception(BatcherClosedError("the batcher shut down before this request ran"))
                 self._count("rejected")
-        self._worker.join(timeout)
+        until = None if timeout is None else time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(None if until is None else max(until - time.monotonic(), 0.0))
 
     @property
     def closed(self) -> bool:

@@ -21,6 +21,7 @@ def register(subparsers: Any, positive_int: Any) -> None:
     p.add_argument("--steps", action="store_true", help="decode step by step even if the bundle has greedy.onnx")
     p.add_argument("--max-batch", type=positive_int, default=32, help="most requests per decode (1: no batching)")
     p.add_argument("--max-delay-ms", type=float, default=2.0, help="longest wait for a batch to fill")
+    p.add_argument("--workers", type=positive_int, default=1, help="decode threads, each taking whole batches")
     p.add_argument("--max-queue", type=positive_int, default=1024, help="most requests waiting (more: 503)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (more: 504)")
     p.add_argument("--max-body-bytes", type=positive_int, default=64 * 1024, help="largest request body")
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from .options import DecodeOptions
     from .sessions import SessionConfig
 
-    batching = BatchingOptions(args.max_batch, args.max_delay_ms, args.max_queue, args.timeout)
+    batching = BatchingOptions(args.max_batch, args.max_delay_ms, args.max_queue, args.timeout, args.workers)
     limits = ServerLimits(args.max_body_bytes, args.max_texts, args.max_length, args.max_beam)
     options = DecodeOptions(strategy="steps" if args.steps else "auto", batch_size=args.max_batch)
     sessions = SessionConfig(device=args.device, threads=args.threads)

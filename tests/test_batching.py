@@ -88,6 +88,16 @@ def test_concurrent_requests_batch_and_equal_unbatched(model: Seq2SeqModel, text
     assert sum(size * n for size, n in stats.batch_sizes.items()) == len(texts)
 
 
+def test_two_workers_take_whole_batches_and_equal_unbatched(model: Seq2SeqModel, texts: list[str]) -> None:
+    expected = [model.decode(t).token_ids for t in texts]
+    options = BatchingOptions(max_batch_size=8, max_delay_ms=5, workers=2)
+    with DynamicBatcher(model, options) as batcher, ThreadPoolExecutor(32) as pool:
+        got = list(pool.map(batcher.decode, texts * 3))
+        stats = batcher.stats()
+    assert [g.token_ids for g in got] == expected * 3
+    assert stats.answered == len(texts) * 3 and max(stats.batch_sizes) <= 8
+
+
 def test_one_in_one_out_a_list_in_a_list_out(model: Seq2SeqModel, texts: list[str]) -> None:
     with DynamicBatcher(model) as batcher:
         one = batcher.decode(texts[0])
@@ -226,7 +236,14 @@ def test_seeded_sampling_does_not_depend_on_its_batch(model: Seq2SeqModel, texts
 
 @pytest.mark.parametrize(
     "changes",
-    [{"max_batch_size": 0}, {"max_delay_ms": -1.0}, {"max_queue": 0}, {"timeout_s": 0.0}, {"max_batch_size": 10**6}],
+    [
+        {"max_batch_size": 0},
+        {"max_delay_ms": -1.0},
+        {"max_queue": 0},
+        {"timeout_s": 0.0},
+        {"max_batch_size": 10**6},
+        {"workers": 0},
+    ],
 )
 def test_batching_options_are_checked(changes: dict) -> None:
     with pytest.raises(InvalidOptionError, match="must be between"):
