@@ -12,7 +12,7 @@ import pytest
 from onnx_fixtures import TINY_VOCAB, TinyWeights, lstm_step, random_weights, write_bundle
 
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
-from s2s_onnx.runtime.errors import InvalidOptionError
+from s2s_onnx.runtime.errors import BundleFormatError, InvalidOptionError
 from s2s_onnx.runtime.search import Sampling, StepModel, filtered, length_norm
 
 N_IN, N_OUT, HIDDEN = TINY_VOCAB.num_encoder_tokens, TINY_VOCAB.num_decoder_tokens, 5
@@ -106,6 +106,15 @@ def test_fused_beam_search_equals_the_step_path(tiny, max_length: int | None) ->
             for a, b in zip(f.hypotheses, s.hypotheses, strict=True):
                 np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5, atol=1e-7)
                 assert a.log_prob == pytest.approx(b.log_prob, abs=1e-6) and a.score == pytest.approx(b.score, abs=1e-6)
+
+
+def test_fused_beam_search_needs_beam_onnx(tmp_path) -> None:
+    weights = random_weights(N_IN, N_OUT, HIDDEN, seed=3)
+    model = Seq2SeqModel.load(write_bundle(tmp_path / "steps-only", weights, fused=False))
+    assert model.bundle.beam is None
+    assert model.decode("abc", beam_size=2).score is not None  # auto: the step path
+    with pytest.raises(BundleFormatError, match="convert --fused"):
+        model.decode("abc", beam_size=2, strategy="fused")
 
 
 def test_n_best_sorted_distinct_and_batched_like_single(tiny) -> None:
