@@ -104,6 +104,9 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def loadtest(args: argparse.Namespace) -> int:
+    from s2s_onnx.runtime.bundle import default_model_path
+    from s2s_onnx.runtime.config import BundleConfig
+
     from .load_test import (
         LoadSettings,
         decode_ceiling,
@@ -114,6 +117,7 @@ def loadtest(args: argparse.Namespace) -> int:
         write_results,
     )
 
+    vocab = BundleConfig.load(args.model if args.model is not None else default_model_path()).vocabulary
     if args.texts is None:
         texts = default_texts(args.model)
     else:
@@ -121,11 +125,9 @@ def loadtest(args: argparse.Namespace) -> int:
             texts = tuple(line.rstrip("\r\n") for line in args.texts.read_text("utf-8").splitlines())
         except (OSError, UnicodeDecodeError) as exc:
             raise S2SError(f"cannot read --texts {args.texts}: {exc}; give a UTF-8 file, one text per line") from None
-    from s2s_onnx.runtime.model import Seq2SeqModel
-
     settings = LoadSettings(
         bundle=args.model,
-        texts=usable_texts(Seq2SeqModel.load(args.model), texts),
+        texts=usable_texts(vocab, texts),
         clients=_batch_sizes(args.clients, "--clients"),
         requests=args.requests,
         seconds=args.seconds,

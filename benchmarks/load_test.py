@@ -17,8 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s2s_onnx.runtime.bundle import default_model_path
+from s2s_onnx.runtime.config import REFERENCE_NAME
 from s2s_onnx.runtime.errors import DataFormatError, S2SError
 from s2s_onnx.runtime.model import Seq2SeqModel
+from s2s_onnx.runtime.vocab import Vocabulary
 
 from .http_client import HttpConnection, ServerProcess, start_server
 from .report import machine_info, versions
@@ -62,19 +65,19 @@ class LoadRun:
 
 def default_texts(bundle: Path | None) -> tuple[str, ...]:
     """The inputs of the bundle's ``reference.json`` (the built-in bundle has 64)."""
-    model = Seq2SeqModel.load(bundle)
-    reference = model.path / "reference.json"
+    directory = Path(bundle) if bundle is not None else default_model_path()
+    reference = directory / REFERENCE_NAME
     if not reference.is_file():
-        raise DataFormatError(f"{model.path} has no reference.json; pass --texts FILE (one text per line)")
+        raise DataFormatError(f"{directory} has no {REFERENCE_NAME}; pass --texts FILE (one text per line)")
     return tuple(d["text"] for d in json.loads(reference.read_text("utf-8"))["decodes"])
 
 
-def usable_texts(model: Seq2SeqModel, texts: tuple[str, ...]) -> tuple[str, ...]:
-    """The texts the model can take as they are (known characters, not too long, not blank)."""
+def usable_texts(vocab: Vocabulary, texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The texts a model with ``vocab`` can take as they are (known characters, not too long, not blank)."""
     keep = []
     for text in texts:
         try:
-            model.vocabulary.clean(text, unknown="error", truncate=False, allow_empty=False)
+            vocab.clean(text, unknown="error", truncate=False, allow_empty=False)
         except S2SError:
             continue
         keep.append(text)

@@ -98,26 +98,29 @@ def beam_body(tables: GreedyTables, c: dict[str, str], opset: int) -> onnx.Graph
 
 def _outer_constants(g: GraphBuilder, tables: GreedyTables, batch: str) -> dict[str, str]:
     """What the body reads besides the weights: shapes built from the batch and ``beam_size``, numbers."""
-    k = g.one("Reshape", [BEAM_SIZE, g.const("shape1", np.array([1], np.int64))])
+    one, one_1d = g.const("one", np.array(1, np.int64)), g.const("one", np.array([1], np.int64))
+    k = g.one("Reshape", [BEAM_SIZE, one_1d])
     vocab = g.const("vocab", np.array(tables.vocab_size, np.int64))
     minus_one = g.const("minus_one", np.array([-1], np.int64))
     c = {
         "k": k,
+        "one_1d": one_1d,
+        "zero_i64": g.const("zero", np.array(0, np.int64)),
         "vocab": vocab,
         "minus_one": minus_one,
         "flat": g.one("Concat", [minus_one, g.one("Mul", [k, vocab])], axis=0),
         "beam_shape": g.one("Concat", [minus_one, k, g.unsqueeze(vocab, 0)], axis=0),
         "end": g.const("end", np.array(tables.end, np.int64)),
         "neg_inf": g.const("neg_inf", np.array(-np.inf)),
-        "one_i64": g.const("one", np.array(1, np.int64)),
+        "one_i64": one,
         "five": g.const("five", np.array(5.0)),
         "six": g.const("six", np.array(6.0)),
-        "last_iter": g.one("Sub", [names.GREEDY_MAX_LENGTH, g.const("one", np.array(1, np.int64))]),
-        "k_last": g.one("Sub", [k, g.const("one", np.array([1], np.int64))]),
+        "last_iter": g.one("Sub", [names.GREEDY_MAX_LENGTH, one]),
+        "k_last": g.one("Sub", [k, one_1d]),
     }
     max_len = g.one("Cast", [names.GREEDY_MAX_LENGTH], to=F64)
     c["best_norm"] = g.one("Pow", [g.one("Div", [g.one("Add", [max_len, c["five"]]), c["six"]]), LENGTH_PENALTY])
-    rows = g.one("Range", [g.const("zero", np.array(0, np.int64)), g.squeeze(batch, 0), c["one_i64"]])
+    rows = g.one("Range", [c["zero_i64"], g.squeeze(batch, 0), one])
     c["row_base"] = g.unsqueeze(g.one("Mul", [rows, BEAM_SIZE]), 1)
     return c
 
@@ -126,13 +129,13 @@ def _initial(g: GraphBuilder, tables: GreedyTables, c: dict[str, str], batch: st
     """Loop-carried start values: every state repeated per beam (row ``b * beam + k``), start tokens, one live
     beam per row (scores ``0, -inf, ...``), no finished scores."""
     rows = g.one("Mul", [batch, c["k"]])
-    tile = g.one("Concat", [batch, c["k"], g.const("one", np.array([1], np.int64))], axis=0)
+    tile = g.one("Concat", [batch, c["k"], c["one_1d"]], axis=0)
     flat = g.one("Concat", [rows, c["minus_one"]], axis=0)
     repeated = [g.one("Reshape", [g.one("Expand", [g.unsqueeze(s, 1), tile]), flat]) for s in states0]
     tokens = g.one("Expand", [g.const("start", np.array([tables.start], np.int64)), rows])
     empty = g.one("Expand", [c["neg_inf"], g.one("Concat", [batch, c["k"]], axis=0)])
-    slots = g.one("Range", [g.const("zero", np.array(0, np.int64)), BEAM_SIZE, c["one_i64"]])
-    first = g.one("Equal", [slots, g.const("zero", np.array(0, np.int64))])
+    slots = g.one("Range", [c["zero_i64"], BEAM_SIZE, c["one_i64"]])
+    first = g.one("Equal", [slots, c["zero_i64"]])
     scores = g.one("Where", [first, g.const("zero", np.array(0.0)), empty])
     return [*repeated, tokens, scores, empty]
 

@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from .errors import BatcherClosedError, InvalidOptionError, OptionTypeError, QueueFullError, RequestTimeoutError
-from .model import DecodeResult, Seq2SeqModel
-from .options import MAX_BATCH_SIZE, DecodeOptions
+from .errors import BatcherClosedError, OptionTypeError, QueueFullError, RequestTimeoutError
+from .model import DecodeResult, Seq2SeqModel, as_texts
+from .options import MAX_BATCH_SIZE, DecodeOptions, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
 MAX_QUEUE = 1_000_000
 MAX_DELAY_MS = 1_000.0
-MAX_TIMEOUT_S = 3_600.0
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1e-3, 3_600.0
 MAX_WORKERS = 64
 
 
@@ -48,11 +48,11 @@ class BatchingOptions:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        check_range("workers", self.workers, 1, MAX_WORKERS, whole=True)
-        check_range("max_batch_size", self.max_batch_size, 1, MAX_BATCH_SIZE, whole=True)
-        check_range("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
-        check_range("max_queue", self.max_queue, 1, MAX_QUEUE, whole=True)
-        check_range("timeout_s", self.timeout_s, 1e-3, MAX_TIMEOUT_S)
+        check_int("workers", self.workers, MAX_WORKERS)
+        check_int("max_batch_size", self.max_batch_size, MAX_BATCH_SIZE)
+        check_number("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
+        check_int("max_queue", self.max_queue, MAX_QUEUE)
+        check_number("timeout_s", self.timeout_s, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class DynamicBatcher:
         vocab = self.model.vocabulary
         clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
         wait = self.options.timeout_s if timeout is None else timeout
-        check_range("timeout", wait, 1e-3, MAX_TIMEOUT_S)
+        check_number("timeout", wait, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
         request = _Request(vocab.source_ids([clean])[0], opts, concurrent.futures.Future(), time.monotonic() + wait)
         with self._cond:
             if self._closed:
@@ -150,7 +150,7 @@ class DynamicBatcher:
         self, texts: str | Sequence[str], options: DecodeOptions | None = None, **overrides: Any
     ) -> DecodeResult | list[DecodeResult]:
         """Decode one text (one result) or a list (a list), blocking until every result is in."""
-        futures = self._submit_all(_texts(texts), options, overrides)
+        futures = self._submit_all(as_texts(texts), options, overrides)
         until = time.monotonic() + self.options.timeout_s
         try:
             results = [_wait(f, until) for f in futures]
@@ -164,7 +164,7 @@ class DynamicBatcher:
     ) -> DecodeResult | list[DecodeResult]:
         """:meth:`decode` for ``asyncio``: awaits the results without blocking the event loop. Cancelling the
         awaiting task withdraws requests not yet decoding."""
-        futures = self._submit_all(_texts(texts), options, overrides)
+        futures = self._submit_all(as_texts(texts), options, overrides)
         waiting = [asyncio.wrap_future(f) for f in futures]
         try:
             _, late = await asyncio.wait(waiting, timeout=self.options.timeout_s)
@@ -304,14 +304,6 @@ class DynamicBatcher:
 _COUNTERS = ("submitted", "answered", "failed", "timed_out", "rejected", "cancelled", "batches")
 
 
-def _texts(texts: object) -> list[str]:
-    if isinstance(texts, str):
-        return [texts]
-    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Sequence):
-        raise OptionTypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
-    return list(texts)
-
-
 def _wait(future: concurrent.futures.Future[DecodeResult], until: float) -> DecodeResult:
     try:
         return future.result(max(until - time.monotonic(), 0.0))
@@ -323,12 +315,3 @@ def _wait(future: concurrent.futures.Future[DecodeResult], until: float) -> Deco
 def _timeout_message(timeout: float | None) -> str:
     waited = "its deadline" if timeout is None else f"{timeout:g} s"
     return f"the request was not decoded within {waited}; retry, or raise the timeout (serve: --timeout)"
-
-
-def check_range(name: str, value: object, low: float, high: float, *, whole: bool = False) -> None:
-    kinds = (int,) if whole else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = "a whole number" if whole else "a number"
-        raise OptionTypeError(f"{name} must be {kind}, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise InvalidOptionError(f"{name} must be between {low:g} and {high:g}, not {value!r}")

@@ -175,7 +175,7 @@ class Seq2SeqModel:
         """
         opts = (options if options is not None else self.options).replace(**overrides)
         single = isinstance(texts, str)
-        items = _as_texts(texts)
+        items = as_texts(texts)
         plan = self._plan(opts, len(items))
         vocab = self.vocabulary
         clean = [
@@ -351,7 +351,7 @@ class Seq2SeqModel:
         ]
 
 
-def _as_texts(texts: object) -> list[str]:
+def as_texts(texts: object) -> list[str]:
     """One text or a sequence of texts as a list; anything else is a ``TypeError`` naming what was given."""
     if isinstance(texts, str):
         return [texts]

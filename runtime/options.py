@@ -55,20 +55,20 @@ class DecodeOptions:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        _check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
-        _check_int("beam_size", self.beam_size, MAX_BEAM_SIZE)
-        _check_int("num_return", self.num_return, MAX_BEAM_SIZE)
+        check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
+        check_int("beam_size", self.beam_size, MAX_BEAM_SIZE)
+        check_int("num_return", self.num_return, MAX_BEAM_SIZE)
         if self.num_return > self.beam_size:
             raise InvalidOptionError(
                 f"num_return ({self.num_return}) cannot exceed beam_size ({self.beam_size}); "
                 "raise beam_size (CLI: --beam)"
             )
-        _check_number("length_penalty", self.length_penalty, 0.0, MAX_LENGTH_PENALTY)
-        _check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
+        check_number("length_penalty", self.length_penalty, 0.0, MAX_LENGTH_PENALTY)
+        check_int("batch_size", self.batch_size, MAX_BATCH_SIZE)
         _check_choice("unknown", self.unknown, UNKNOWN_POLICIES)
         _check_choice("strategy", self.strategy, STRATEGIES)
-        _check_number("temperature", self.temperature, MIN_TEMPERATURE, MAX_TEMPERATURE)
-        _check_number("top_p", self.top_p, MIN_TOP_P, 1.0)
+        check_number("temperature", self.temperature, MIN_TEMPERATURE, MAX_TEMPERATURE)
+        check_number("top_p", self.top_p, MIN_TOP_P, 1.0)
         if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
             raise InvalidOptionError(f"top_k must be a whole number >= 0 (0: no cut), not {self.top_k!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0):
@@ -95,7 +95,7 @@ class DecodeOptions:
         return dataclasses.replace(self, **changes)
 
 
-def _check_int(name: str, value: object, ceiling: int, *, optional: bool = False) -> None:
+def check_int(name: str, value: object, ceiling: int, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if not isinstance(value, int) or isinstance(value, bool):
@@ -104,7 +104,7 @@ def _check_int(name: str, value: object, ceiling: int, *, optional: bool = False
         raise InvalidOptionError(f"{name} must be between 1 and {ceiling}, not {value}")
 
 
-def _check_number(name: str, value: object, low: float, high: float) -> None:
+def check_number(name: str, value: object, low: float, high: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise OptionTypeError(f"{name} must be a number, not {type(value).__name__}")
     if not low <= value <= high:

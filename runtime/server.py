@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .batching import MAX_TIMEOUT_S, BatchingOptions, DynamicBatcher, check_range
+from .batching import MAX_TIMEOUT_S, BatchingOptions, DynamicBatcher
 from .errors import (
     BatcherClosedError,
     InvalidOptionError,
@@ -39,10 +39,11 @@ from .errors import (
 )
 from .metrics import ServerMetrics
 from .model import DecodeResult, Seq2SeqModel
-from .options import MAX_BATCH_SIZE, MAX_BEAM_SIZE, MAX_LENGTH_LIMIT, DecodeOptions
+from .options import MAX_BATCH_SIZE, MAX_BEAM_SIZE, MAX_LENGTH_LIMIT, DecodeOptions, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
+MAX_BODY_BYTES = 2**30
 EXAMPLE_BODY = '{"text": "..."}'
 REQUEST_OPTIONS = (
     "max_length",
@@ -72,12 +73,11 @@ class ServerLimits:
     drain_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        check_range("max_body_bytes", self.max_body_bytes, 2, 2**30, whole=True)
-        check_range("max_texts", self.max_texts, 1, MAX_BATCH_SIZE, whole=True)
-        if self.max_length is not None:
-            check_range("max_length", self.max_length, 1, MAX_LENGTH_LIMIT, whole=True)
-        check_range("max_beam_size", self.max_beam_size, 1, MAX_BEAM_SIZE, whole=True)
-        check_range("drain_timeout_s", self.drain_timeout_s, 0.0, MAX_TIMEOUT_S)
+        check_int("max_body_bytes", self.max_body_bytes, MAX_BODY_BYTES)
+        check_int("max_texts", self.max_texts, MAX_BATCH_SIZE)
+        check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
+        check_int("max_beam_size", self.max_beam_size, MAX_BEAM_SIZE)
+        check_number("drain_timeout_s", self.drain_timeout_s, 0.0, MAX_TIMEOUT_S)
 
 
 class RequestError(S2SError, ValueError):
@@ -150,10 +150,7 @@ class _Service:
 
     async def translate(self, request: Request) -> tuple[Response, int]:
         payload = _parse_json(await _read_body(request, self.limits.max_body_bytes))
-        texts, options = self._request(payload)
-        details = payload.get("details", False) if isinstance(payload, dict) else False
-        if not isinstance(details, bool):
-            raise RequestError("'details' must be true or false")
+        texts, options, details = self._request(payload)
         if self.batcher is None:
             raise BatcherClosedError("the service is not running")
         results = await self.batcher.decode_async(texts, options)
@@ -186,7 +183,8 @@ class _Service:
         body = self.counts.render(stats) if stats is not None else ""
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
-    def _request(self, payload: object) -> tuple[str | list[str], DecodeOptions]:
+    def _request(self, payload: object) -> tuple[str | list[str], DecodeOptions, bool]:
+        """The texts, the decode options and ``details`` of a request body, checked against the limits."""
         if not isinstance(payload, dict):
             raise RequestError(f"the body must be a JSON object such as {EXAMPLE_BODY}")
         unknown = sorted(set(payload) - {"text", "details", *REQUEST_OPTIONS})
@@ -209,7 +207,10 @@ class _Service:
             raise RequestError(f"max_length may be at most {self.ceiling} on this service", 422)
         if options.beam_size > self.limits.max_beam_size:
             raise RequestError(f"beam_size may be at most {self.limits.max_beam_size} on this service", 422)
-        return texts, options
+        details = payload.get("details", False)
+        if not isinstance(details, bool):
+            raise RequestError("'details' must be true or false")
+        return texts, options, details
 
 
 def _summary(result: DecodeResult) -> dict[str, Any]:
