@@ -17,8 +17,8 @@ from s2s_onnx.models.data import read_pairs
 logger = logging.getLogger(__name__)
 
 INT8_SCHEMES: dict[str, dict[str, Any]] = {
-    "int8 per-channel": {"per_channel": True},
     "int8 per-tensor": {"per_channel": False},
+    "int8 per-channel": {"per_channel": True},
     "uint8 per-channel": {"per_channel": True, "weight_type": "uint8"},
     "int8 per-channel, reduced range": {"per_channel": True, "reduce_range": True},
     "uint8 per-tensor, reduced range": {"per_channel": False, "weight_type": "uint8", "reduce_range": True},

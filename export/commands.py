@@ -71,7 +71,11 @@ def register_quantize(subparsers: Any) -> None:
         "bundle", type=Path, nargs="?", default=None, metavar="BUNDLE", help="fp32 bundle (default: the built-in model)"
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="int8 bundle directory to write")
-    p.add_argument("--per-tensor", action="store_true", help="one scale per weight matrix (default: per channel)")
+    scales = p.add_mutually_exclusive_group()
+    scales.add_argument(
+        "--per-tensor", dest="per_channel", action="store_false", help="one scale per weight matrix (the default)"
+    )
+    scales.add_argument("--per-channel", dest="per_channel", action="store_true", help="one scale per gate/column")
     p.add_argument("--weight-type", choices=("int8", "uint8"), default="int8")
     p.add_argument("--reduce-range", action="store_true", help="7-bit weights (some CPUs without VNNI)")
     _min_identical_argument(p)
@@ -113,7 +117,7 @@ def run_quantize(args: argparse.Namespace) -> int:
     from .quantize import QuantizeOptions, quantize
 
     options = QuantizeOptions(
-        per_channel=not args.per_tensor,
+        per_channel=args.per_channel,
         weight_type=args.weight_type,
         reduce_range=args.reduce_range,
         min_identical=_check_min_identical(args.min_identical),

