@@ -17,6 +17,7 @@ States are ``(1, batch, hidden)`` and tokens ``(1, batch)``, the shapes the ``LS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import onnx
@@ -76,8 +77,9 @@ def _lstm_layer(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> LstmL
         and "clip" not in attrs
         and attrs.get("layout", 0) == 0
     )
-    inputs = [*node.input, "", "", "", "", ""]
-    if not plain or any(inputs[4:8:3]) or not all(n in constants for n in inputs[1:4]):  # sequence_lens, P unset
+    inputs = [*node.input, *[""] * (8 - len(node.input))]  # X W R B sequence_lens initial_h initial_c P
+    sequence_lens, peepholes = inputs[4], inputs[7]
+    if not plain or sequence_lens or peepholes or not all(n in constants for n in inputs[1:4]):
         return None
     return LstmLayer(constants[inputs[1]], constants[inputs[2]], constants[inputs[3]])
 
@@ -98,6 +100,8 @@ def lstm_step(decoder: onnx.ModelProto, vocab: Vocabulary, ids: bool) -> LstmSte
     if not layers or any(layer is None for layer in layers):
         return None
     stack = tuple(layer for layer in layers if layer is not None)
+    if any(upper.weight.shape[2] != lower.hidden for lower, upper in pairwise(stack)):
+        return None  # not one stack, each layer reading the one below
     size, width = vocab.num_decoder_tokens, int(stack[0].weight.shape[2])
     dense = _find(constants, nodes, "MatMul", (stack[-1].hidden, size))
     bias = _find(constants, nodes, "Add", (size,))

@@ -70,10 +70,12 @@ def _edited(tiny: Path, edit: str) -> onnx.ModelProto:
         lstm.attribute.append(helper.make_attribute("activations", ["Sigmoid", "Relu", "Relu"]))
     elif edit == "no_dense":
         next(n for n in decoder.graph.node if n.op_type == "MatMul").op_type = "Mul"
+    elif edit == "not_a_stack":  # a second LSTM whose input width is not the first one's hidden size
+        decoder.graph.node.append(helper.make_node("LSTM", ["y", "W", "R", "B"], ["", "y2_h", "y2_c"], hidden_size=6))
     return decoder
 
 
-@pytest.mark.parametrize("edit", ["clip", "sequence_lens", "activations", "no_dense"])
+@pytest.mark.parametrize("edit", ["clip", "sequence_lens", "activations", "no_dense", "not_a_stack"])
 def test_anything_but_plain_lstm_ops_is_declined(tiny: Path, edit: str) -> None:
     assert lstm_step(_edited(tiny, edit), TINY_VOCAB, ids=False) is None
 
