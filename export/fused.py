@@ -134,12 +134,24 @@ def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> on
     states_new = stack_step(body, tables, constants, "token_in", [f"{name}_in" for name, _, _ in specs])
     logits = body.one("Gemm", [states_new[-top.state_count], constants["dense"], constants["dense_bias"]])
     token = body.one("ArgMax", [logits], axis=1, keepdims=0)
-    seen = body.one("Max", ["seen_in", token])
-    cond = body.one("Less", [body.reduce("ReduceMin", seen, axis=0), constants["threshold"]])
+    seen, cond = end_test(body, token, constants["threshold"])
     renames = {new: f"{name}_out" for new, (name, _, _) in zip(states_new, specs, strict=True)}
     body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out", **renames})
     state: list[ValueSpec] = [*specs, ("token", I64, ["batch"]), ("seen", I64, ["batch"])]
     return body_graph(body, "greedy_step", state, [("logits_out", F32, ["batch", size])])
+
+
+def end_test(body: GraphBuilder, token: str, threshold: str) -> tuple[str, str]:
+    """``(seen', cond')``: each row's largest loop position so far (``seen_in`` and ``token``), and whether the loop
+    goes on, ``min(seen') < threshold`` (a scalar). The end token is the last position: three small ops per step."""
+    seen = body.one("Max", ["seen_in", token])
+    return seen, body.one("Less", [body.one("ReduceMin", [seen], keepdims=0), threshold])
+
+
+def stop_threshold(outer: GraphBuilder, end: int) -> str:
+    """The :func:`end_test` threshold: the end position, or one past it (never reached) without ``stop_at_end``."""
+    end_at, never = np.array(end, np.int64), np.array(end + 1, np.int64)
+    return outer.one("Where", [names.GREEDY_STOP_AT_END, outer.const("end", end_at), outer.const("never", never)])
 
 
 def body_graph(g: GraphBuilder, name: str, state: list[ValueSpec], scans: list[ValueSpec]) -> onnx.GraphProto:
@@ -210,11 +222,7 @@ def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tupl
     constants = layer_constants(outer, tables)
     batch = outer.leading_dim(states0[0])
     start_tokens = outer.one("Expand", [outer.const("start", np.array([tables.start], np.int64)), batch])
-    # Continue while min(seen) < threshold: the end position normally, one past it (never) without stop_at_end.
-    end, never = np.array(tables.end, np.int64), np.array(tables.end + 1, np.int64)
-    constants["threshold"] = outer.one(
-        "Where", [names.GREEDY_STOP_AT_END, outer.const("end", end), outer.const("never", never)]
-    )
+    constants["threshold"] = stop_threshold(outer, tables.end)
     seen0 = outer.one("ConstantOfShape", [batch], value=helper.make_tensor("v", I64, [1], [0]))
     body = loop_body(tables, constants, outer.opset)
     true = outer.const("true", np.array(True))

@@ -26,7 +26,18 @@ from onnx import helper, numpy_helper
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .fused import F32, I64, ValueSpec, body_graph, greedy_graph, prefixed_encoder, token_results
+from .fused import (
+    F32,
+    I64,
+    ValueSpec,
+    body_graph,
+    end_test,
+    greedy_graph,
+    prefixed_encoder,
+    stop_threshold,
+    token_results,
+)
+from .fused_weights import loop_order
 from .onnx_builder import GraphBuilder
 
 DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
@@ -108,7 +119,7 @@ def lstm_step(decoder: onnx.ModelProto, vocab: Vocabulary, ids: bool) -> LstmSte
     embedding = _find(constants, nodes, "Gather", (size, width)) if ids else None
     if dense is None or bias is None or (ids and embedding is None) or (not ids and width != size):
         return None
-    perm = np.array([i for i in range(size) if i != vocab.end_id] + [vocab.end_id], dtype=np.int64)
+    perm, start = loop_order(vocab)
     inputs = constants[embedding] if embedding is not None else np.eye(size, dtype=np.float32)
     return LstmStep(
         layers=stack,
@@ -116,7 +127,7 @@ def lstm_step(decoder: onnx.ModelProto, vocab: Vocabulary, ids: bool) -> LstmSte
         dense=np.asarray(constants[dense][:, perm], np.float32),
         dense_bias=np.asarray(constants[bias][perm], np.float32),
         perm=perm,
-        start=int(np.nonzero(perm == vocab.start_id)[0][0]),
+        start=start,
     )
 
 
@@ -140,8 +151,7 @@ def lstm_body(step: LstmStep, threshold: str, opset: int) -> onnx.GraphProto:
     product = body.one("MatMul", [x, body.const("dense", step.dense)])
     logits = body.one("Add", [product, body.const("dense_bias", step.dense_bias)])
     token = body.one("ArgMax", [logits], axis=2, keepdims=0)
-    seen = body.one("Max", ["seen_in", token])
-    cond = body.one("Less", [body.one("ReduceMin", [seen], keepdims=0), threshold])  # every axis: a scalar
+    seen, cond = end_test(body, token, threshold)
     body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out"})
     state_specs: list[ValueSpec] = [*specs, ("token", I64, [1, "batch"]), ("seen", I64, [1, "batch"])]
     return body_graph(body, "int8_greedy_step", state_specs, [("logits_out", F32, [1, "batch", step.end + 1])])
@@ -158,9 +168,7 @@ def build_greedy_lstm(encoder: onnx.ModelProto, step: LstmStep, opset: int) -> o
     row = outer.one("Concat", [outer.const("one", np.array([1], np.int64)), batch], axis=0)
     start = outer.one("Expand", [outer.const("start", np.array([[step.start]], np.int64)), row])
     seen0 = outer.one("ConstantOfShape", [row], value=helper.make_tensor("v", I64, [1], [0]))
-    end, never = np.array(step.end, np.int64), np.array(step.end + 1, np.int64)
-    threshold = outer.one("Where", [names.GREEDY_STOP_AT_END, outer.const("end", end), outer.const("never", never)])
-    body = lstm_body(step, threshold, opset)
+    body = lstm_body(step, stop_threshold(outer, step.end), opset)
     loop_inputs = [names.GREEDY_MAX_LENGTH, outer.const("true", np.array(True)), *states, start, seen0]
     logits = outer.squeeze(outer.op("Loop", loop_inputs, len(states) + 3, body=body)[-1], 1)
     tokens = outer.one("ArgMax", [logits], axis=2, keepdims=0)

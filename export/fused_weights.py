@@ -141,12 +141,20 @@ def layer_tables(layer: CellWeights, first: bool) -> LayerTables:
     )
 
 
+def loop_order(vocab: Vocabulary) -> tuple[np.ndarray, int]:
+    """The fused loops' token order: every token id in order, the end token moved last (``perm``: loop position ->
+    id), and the start token's loop position."""
+    size = vocab.num_decoder_tokens
+    perm = np.array([i for i in range(size) if i != vocab.end_id] + [vocab.end_id], dtype=np.int64)
+    return perm, int(np.nonzero(perm == vocab.start_id)[0][0])
+
+
 def greedy_tables(weights: DecoderWeights, vocab: Vocabulary) -> GreedyTables:
     size = vocab.num_decoder_tokens
     if weights.dense_kernel.shape[1] != size:
         raise ConversionError(f"the Dense outputs {weights.dense_kernel.shape[1]} tokens but the vocabulary has {size}")
     first = weights.layers[0]
-    perm = np.array([i for i in range(size) if i != vocab.end_id] + [vocab.end_id], dtype=np.int64)
+    perm, start = loop_order(vocab)
     inputs = weights.embedding @ first.kernel if weights.embedding is not None else first.kernel
     input_bias, _ = _split_bias(first)
     order = (lambda m: ifoc(m, first.hidden)) if first.cell == "lstm" else (lambda m: m)
@@ -158,5 +166,5 @@ def greedy_tables(weights: DecoderWeights, vocab: Vocabulary) -> GreedyTables:
         dense=weights.dense_kernel[:, perm].astype(np.float32),
         dense_bias=np.asarray(weights.dense_bias[perm], np.float32),
         perm=perm,
-        start=int(np.nonzero(perm == vocab.start_id)[0][0]),
+        start=start,
     )

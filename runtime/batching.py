@@ -203,7 +203,7 @@ class DynamicBatcher:
         for request in dropped:
             if request.future.set_running_or_notify_cancel():
                 request.future.set_exception(BatcherClosedError("the batcher shut down before this request ran"))
-                self._count("rejected")
+                self._locked_count("rejected")
         until = None if timeout is None else time.monotonic() + timeout
         for worker in self._workers:
             worker.join(None if until is None else max(until - time.monotonic(), 0.0))

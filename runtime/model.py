@@ -319,9 +319,8 @@ class Seq2SeqModel:
     def _search_results(self, x: np.ndarray, limit: int, opts: DecodeOptions) -> list[DecodeResult]:
         decode = self.vocabulary.decode_ids
         found = []
-        if opts.strategy == "fused" and self.bundle.beam is None:
-            raise BundleFormatError(f"{self.path} has no {names.BEAM_NAME}; re-export with 's2s-onnx convert --fused'")
-        fused = self.bundle.beam is not None and opts.strategy != "steps"
+        # strategy="fused" without beam.onnx: fused_beam_search says so
+        fused = opts.strategy == "fused" or (self.bundle.beam is not None and opts.strategy != "steps")
         search = fused_beam_search if fused else beam_search
         for row in search(self.bundle, x, limit, opts.beam_size, opts.length_penalty):
             best, kept = row[0], tuple(row[: opts.num_return])
