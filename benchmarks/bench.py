@@ -182,7 +182,17 @@ def _floor_notes(
                 f"batch {batch}: numpy sgemm on the same products runs {rate:.1f} GFLOP/s; the fused graph does them "
                 f"at {fused_rate:.1f} GFLOP/s ({100 * fused_rate / rate:.0f} % of sgemm, everything else included)"
             )
+            if fused_rate > rate:
+                notes.append(unreliable_note(f"batch {batch}: the floor ran slower than the fused graph"))
     return notes
+
+
+def unreliable_note(what: str) -> str:
+    """A floor is a lower bound: when a measurement contradicts that, the machine was busy while it ran."""
+    return (
+        f"UNRELIABLE: {what}, which a floor cannot do; the machine was busy during the run. Repeat the "
+        "benchmark on an idle machine (more --repeats help) before using these figures"
+    )
 
 
 def benchmark(settings: BenchSettings) -> BenchResult:

@@ -70,7 +70,7 @@ def convert_flavours(data: Path, out: Path) -> dict[str, str]:
     """Save the model in all three flavours and convert each with parity; returns file -> detected flavour."""
     import keras
 
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
     from s2s_onnx.models.data import read_pairs
     from s2s_onnx.runtime.vocab import Vocabulary
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from .rows import bench_sessions, blas_threads, floor_row, runtime_rows
 from .runner import run_benchmark
 
 logger = logging.getLogger(__name__)
+
+
+DEMO_MARKER = ".s2s-demo"  # in a folder the demo wrote, which a later demo may replace
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def _train(settings: DemoSettings) -> tuple[Any, list[str]]:
 
 
 def _convert(result: Any, sources: list[str], bundle: Path) -> None:
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
 
     print("[2/5] converting the .h5 to an ONNX bundle with parity verification")
     options = ConvertOptions(fused=True, force=True, sentences=tuple(sources[:128]), progress=True)
@@ -86,12 +90,27 @@ def _time(result: Any, sources: list[str], bundle: Path) -> None:
             )
 
 
+def prepare_output(settings: DemoSettings) -> Path:
+    """The demo's folder, empty and marked as the demo's: an earlier demo's output is replaced, anything else is
+    refused unless ``force``."""
+    out = settings.output
+    ours = (out / DEMO_MARKER).is_file()
+    if out.exists() and any(out.iterdir()) and not (settings.force or ours):
+        raise BundleExistsError(
+            f"output {str(out)!r} already exists and was not written by the demo; pass --force to write into it, "
+            "or -o DIR"
+        )
+    if ours:
+        print(f"[0/5] replacing the previous demo in {out}")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("written by 's2s-onnx demo', which replaces this folder when run again\n")
+    return out
+
+
 def run_demo(settings: DemoSettings) -> Path:
     """Train, save ``.h5``, convert with parity, translate and time; returns the bundle directory."""
-    out = settings.output
-    if out.exists() and any(out.iterdir()) and not settings.force:
-        raise BundleExistsError(f"output {str(out)!r} already exists; pass --force to replace it, or -o DIR")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output(settings)
     result, sources = _train(settings)
     bundle = out / "bundle"
     _convert(result, sources, bundle)

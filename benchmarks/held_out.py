@@ -37,7 +37,7 @@ def held_out_pairs(data: Path, trained: int, count: int) -> tuple[list[str], lis
 def int8_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
     """Quantize ``bundle`` with every scheme of :data:`INT8_SCHEMES` (kept whatever their identical rate) and
     return their reports; the first scheme's bundle stays at ``out / "int8"`` for the benchmark's int8 rows."""
-    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+    from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
 
     rows = []
     for index, (name, settings) in enumerate(INT8_SCHEMES.items()):
@@ -63,7 +63,7 @@ def int8_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['scheme']} | {row['speedup']:.2f}x | {100 * row['identical']:.1f} % | "
             f"{'-' if fused_steps is None else f'{100 * fused_steps:.1f} %'} | "
-            f"{row['exact_match']['int8']:.2f} (fp32 {row['exact_match']['fp32']:.2f}) | "
+            f"{100 * row['exact_match']['int8']:.2f} (fp32 {100 * row['exact_match']['fp32']:.2f}) | "
             f"{row['chrf']['int8']:.2f} (fp32 {row['chrf']['fp32']:.2f}) |"
         )
     return "\n".join(lines)
@@ -79,7 +79,7 @@ def beam_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) ->
     import statistics
     import time
 
-    from s2s_onnx.export.quality import chrf, exact_match
+    from s2s_onnx.models.quality import chrf, exact_match
     from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 
     model = Seq2SeqModel.load(bundle, threads=1)
@@ -120,7 +120,7 @@ def beam_markdown(rows: list[dict[str, Any]]) -> str:
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {r['beam']} | {r['path']} | {r['exact_match']:.2f} | {r['chrf']:.2f} | {r['latency_ms']:.2f} | "
+        f"| {r['beam']} | {r['path']} | {100 * r['exact_match']:.2f} | {r['chrf']:.2f} | {r['latency_ms']:.2f} | "
         f"{r['step_path_ms']:.2f} | {r['speedup']:.2f}× | {100 * r['same_as_step_path']:.1f} % |"
         for r in rows
     ]

@@ -77,7 +77,7 @@ def usable_texts(vocab: Vocabulary, texts: tuple[str, ...]) -> tuple[str, ...]:
     keep = []
     for text in texts:
         try:
-            vocab.clean(text, unknown="error", truncate=False, allow_empty=False)
+            vocab.clean(text)
         except S2SError:
             continue
         keep.append(text)
@@ -178,6 +178,24 @@ def load_test(settings: LoadSettings) -> list[LoadRun]:
                 runs.append(measure(server, mode, clients, settings, expected))
                 logger.info("%s", runs[-1])
     return runs
+
+
+def ceiling_notes(runs: list[LoadRun], ceiling: float) -> list[str]:
+    """Rows whose batched/unbatched ratio is above what decoding alone allows: timing noise, flagged."""
+    by = {(r.mode, r.clients): r for r in runs}
+    notes = []
+    for clients in sorted({r.clients for r in runs}):
+        one, many = by.get(("unbatched", clients)), by.get(("batched", clients))
+        if one is None or many is None or one.per_second <= 0:
+            continue
+        ratio = many.per_second / one.per_second
+        if ratio > ceiling * 1.1:
+            notes.append(
+                f"UNRELIABLE: {clients} clients' batched/unbatched ratio {ratio:.2f}× is above the {ceiling:.2f}× "
+                "that decoding alone allows; the machine was busy during the run. Repeat the load test on an idle "
+                "machine before using these figures"
+            )
+    return notes
 
 
 def markdown(runs: list[LoadRun]) -> str:

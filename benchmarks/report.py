@@ -56,7 +56,7 @@ def versions() -> dict[str, str]:
 
 
 def summarise(results: list[RowResult]) -> list[dict[str, Any]]:
-    """One record per (row, batch size) with stats and ratios to the seed loop and to the floor."""
+    """One record per (row, batch size) with stats and ratios to the Keras example's loop and to the floor."""
     records = []
     for result in results:
         record: dict[str, Any] = {

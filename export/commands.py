@@ -1,4 +1,5 @@
-"""The ``convert`` and ``quantize`` subcommands. Nothing heavy at module level: TensorFlow is imported when it runs."""
+"""The ``convert``, ``quantize`` and ``triton`` subcommands. Nothing heavy at module level: TensorFlow (convert)
+and ``onnx`` (quantize, triton) are imported when they run."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from s2s_onnx.models.data import VOCAB_NAME, read_pairs
-from s2s_onnx.runtime.commands import positive_int
-from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError
+from s2s_onnx.models.data import HELD_OUT_NAME, VOCAB_NAME, read_pairs
+from s2s_onnx.runtime.cli.arguments import field_default, from_args, option, output_flag, positive_int, verbose_flag
+from s2s_onnx.runtime.config import CONFIG_NAME
+from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError, ModelFormatError
 from s2s_onnx.runtime.vocab import Vocabulary
+
+from .options import ConvertOptions, QuantizeOptions, TritonSettings
 
 PARITY_SENTENCES = 256
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("convert", help="convert a trained Keras model file to a verified ONNX bundle")
+    verbose_flag(p)
     p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help=".keras or .h5 training model")
     p.add_argument(
         "--decoder-model",
@@ -29,11 +34,15 @@ def register(subparsers: Any) -> None:
     vocab.add_argument("--vocab", type=Path, help="vocabulary.json written by 's2s-onnx train'")
     vocab.add_argument("--data", type=Path, help="pairs file the model was trained on (rebuilds the vocabulary)")
     p.add_argument("--num-samples", type=positive_int, default=None, help="with --data: pairs used in training")
-    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory to write")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--fused", action="store_true", help="also write greedy.onnx (the whole loop in one graph)")
+    output_flag(p, "bundle directory to write")
+    c = ConvertOptions
+    option(p, "--opset", source=(c, "opset"), type=int, help="ONNX opset")
+    option(
+        p, "--fused", source=(c, "fused"), action="store_true",
+        help="also write the fused graphs: greedy.onnx and beam.onnx (the whole loop in one graph each)",
+    )  # fmt: skip
     p.add_argument("--no-verify", action="store_true", help="skip the Keras/ONNX parity check")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed in parity")
+    option(p, "--tolerance", source=(c, "tolerance"), type=float, help="max abs difference allowed in parity")
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.add_argument(
         "--quantize",
@@ -48,64 +57,56 @@ def register(subparsers: Any) -> None:
 
 
 def _min_identical_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--min-identical",
-        type=float,
-        default=0.99,
-        help="int8: share of decodes that must equal the fp32 bundle's, 0..1 (default 0.99); below it nothing is "
-        "written",
-    )
-
-
-def _check_min_identical(value: float) -> float:
-    from s2s_onnx.runtime.errors import InvalidOptionError
-
-    if not 0.0 <= value <= 1.0:
-        raise InvalidOptionError(f"--min-identical must be between 0 and 1, not {value}")
-    return value
+    option(
+        parser, "--min-identical", source=(QuantizeOptions, "min_identical"), type=float,
+        help="int8: share of decodes that must equal the fp32 bundle's, 0..1; below it nothing is written",
+    )  # fmt: skip
 
 
 def register_quantize(subparsers: Any) -> None:
     p = subparsers.add_parser("quantize", help="int8 weights for a bundle, kept only if its decodes stay the same")
+    verbose_flag(p)
     p.add_argument(
         "bundle", type=Path, nargs="?", default=None, metavar="BUNDLE", help="fp32 bundle (default: the built-in model)"
     )
-    p.add_argument("-o", "--output", type=Path, required=True, help="int8 bundle directory to write")
+    output_flag(p, "int8 bundle directory to write")
+    q = QuantizeOptions
     scales = p.add_mutually_exclusive_group()
-    scales.add_argument(
-        "--per-tensor", dest="per_channel", action="store_false", help="one scale per weight matrix (the default)"
-    )
+    default_scale = "per-channel" if field_default(q, "per_channel") else "per-tensor"
+    scales.add_argument("--per-tensor", dest="per_channel", action="store_false", help="one scale per weight matrix")
     scales.add_argument("--per-channel", dest="per_channel", action="store_true", help="one scale per gate/column")
-    p.add_argument("--weight-type", choices=("int8", "uint8"), default="int8")
-    p.add_argument("--reduce-range", action="store_true", help="7-bit weights (some CPUs without VNNI)")
+    p.set_defaults(per_channel=field_default(q, "per_channel"))
+    p.epilog = f"default scales: {default_scale}"
+    option(p, "--weight-type", source=(q, "weight_type"), choices=("int8", "uint8"), help="weight element type")
+    option(p, "--reduce-range", source=(q, "reduce_range"), action="store_true", help="7-bit weights (no VNNI)")
     _min_identical_argument(p)
     p.add_argument("--data", type=Path, help="pairs file: its sources are the check's inputs, its targets score both")
     p.add_argument("--num-samples", type=positive_int, default=1000, help="with --data: pairs to use (default 1000)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p.set_defaults(handler=run_quantize)
+    p.set_defaults(handler=run_quantize, onnx_only=True)
 
 
 def register_triton(subparsers: Any) -> None:
     p = subparsers.add_parser("triton", help="a Triton Inference Server model repository from a fused bundle")
+    verbose_flag(p)
     p.add_argument("bundle", type=Path, nargs="?", default=None, metavar="BUNDLE", help="fused bundle (default: ours)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model repository directory to write")
-    p.add_argument("--name", default="s2s", help="the model's name in the repository")
-    p.add_argument("--max-batch", type=positive_int, default=64, help="Triton's max_batch_size")
-    p.add_argument("--max-queue-delay-us", type=int, default=2000, help="dynamic batching's queue delay")
-    p.add_argument("--instances", type=positive_int, default=1, help="model instances")
+    output_flag(p, "model repository directory to write")
+    t = TritonSettings
+    option(p, "--name", source=(t, "name"), help="the model's name in the repository")
+    option(p, "--max-batch", source=(t, "max_batch_size"), type=positive_int, help="Triton's max_batch_size")
+    option(p, "--max-queue-delay-us", source=(t, "max_queue_delay_us"), type=int, help="dynamic batching's delay")
+    option(p, "--instances", source=(t, "instances"), type=positive_int, help="model instances")
     p.add_argument("--gpu", action="store_true", help="KIND_GPU instances (default: KIND_CPU)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p.set_defaults(handler=run_triton)
+    p.set_defaults(handler=run_triton, onnx_only=True)
 
 
 def run_triton(args: argparse.Namespace) -> int:
     from s2s_onnx.runtime.bundle import default_model_path
 
-    from .triton import TritonSettings, write_triton_repository
+    from .graphs.triton import write_triton_repository
 
-    settings = TritonSettings(
-        args.name, args.max_batch, args.max_queue_delay_us, args.instances, "KIND_GPU" if args.gpu else "KIND_CPU"
-    )
+    settings = from_args(TritonSettings, args, kind="KIND_GPU" if args.gpu else "KIND_CPU")
     bundle = args.bundle if args.bundle is not None else default_model_path()
     home = write_triton_repository(bundle, args.output, settings, force=args.force)
     print(f"wrote {home} (config.pbtxt, 1/model.onnx, s2s_config.json, client.py)")
@@ -114,15 +115,9 @@ def run_triton(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from .quantize import QuantizeOptions, quantize
+    from .graphs.quantize import quantize
 
-    options = QuantizeOptions(
-        per_channel=args.per_channel,
-        weight_type=args.weight_type,
-        reduce_range=args.reduce_range,
-        min_identical=_check_min_identical(args.min_identical),
-        force=args.force,
-    )
+    options = from_args(QuantizeOptions, args, per_channel=args.per_channel, force=args.force)
     from s2s_onnx.runtime.bundle import default_model_path
 
     texts, targets = read_pairs(args.data, args.num_samples) if args.data is not None else (None, None)
@@ -147,31 +142,64 @@ def load_vocabulary(path: Path) -> Vocabulary:
         raise DataFormatError(f"{path}: {exc}") from exc
 
 
-def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str]]:
-    """The vocabulary from --vocab, from --data/--num-samples (the example's way), or beside the model."""
+def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str], str]:
+    """The vocabulary from --vocab, from --data/--num-samples (the example's way), or beside the model; and real
+    inputs for parity (the pairs file's sources, or the held-out pairs 's2s-onnx train' saved), with their name."""
     if args.data is not None:
         sources, targets = read_pairs(args.data, args.num_samples)
-        return Vocabulary.from_pairs(sources, targets), sources
+        return Vocabulary.from_pairs(sources, targets), sources, "sentences of the pairs file"
     path = args.vocab if args.vocab is not None else args.model_file.parent / VOCAB_NAME
     if args.vocab is None and not path.is_file():
         raise ModelFileNotFoundError(
             f"no vocabulary given and none found beside the model ({path}); pass --vocab JSON, or "
             "--data PAIRS_FILE --num-samples N for models trained with the Keras example"
         )
-    return load_vocabulary(path), []
+    held_out = args.model_file.parent / HELD_OUT_NAME
+    sentences = read_pairs(held_out)[0] if args.vocab is None and held_out.is_file() else []
+    return load_vocabulary(path), sentences, "held-out pairs saved by 's2s-onnx train'"
+
+
+def check_model_file(path: Path, flag: str = "MODEL_FILE") -> None:
+    """Name the real problem before anything else: a missing file, a bundle, a pairs file or other text."""
+    if not path.exists():
+        raise ModelFileNotFoundError(f"model file {str(path)!r} does not exist ({flag})")
+    if path.is_dir() and (path / CONFIG_NAME).is_file():
+        raise ModelFormatError(
+            f"{str(path)!r} is an s2s-onnx bundle, already converted: translate with "
+            f"'s2s-onnx translate --model {path}', or give the Keras model file it came from"
+        )
+    if not path.is_file():
+        return  # a folder: the loader says what it found in it
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head[:4] == b"PK\x03\x04" or head[:8] == b"\x89HDF\r\n\x1a\n":
+        return
+    if b"\t" in head and b"\0" not in head:
+        raise ModelFormatError(
+            f"{str(path)!r} looks like a pairs file (text with tabs), not a Keras model; give the trained model "
+            f"file ({flag}) and this file as --data"
+        )
+    raise ModelFormatError(
+        f"{str(path)!r} is not a Keras model file (a .keras archive or an .h5 file); give the model you saved "
+        "with model.save()"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from s2s_onnx.models.quiet import quiet_frameworks
 
+    check_model_file(args.model_file)
+    if args.decoder_model is not None:
+        check_model_file(args.decoder_model, "--decoder-model")
     quiet_frameworks(args.verbose)
-    from .convert import ConvertOptions, convert
+    from .tf.convert import convert
 
-    vocab, sentences = resolve_vocabulary(args)
+    vocab, sentences, inputs = resolve_vocabulary(args)
     options = ConvertOptions(
         opset=args.opset,
         verify=not args.no_verify,
         sentences=tuple(sentences[:PARITY_SENTENCES]),
+        inputs=inputs,
         tolerance=args.tolerance,
         fused=args.fused,
         force=args.force,
@@ -192,11 +220,11 @@ def _convert_quantized(args: argparse.Namespace, vocab: Vocabulary, options: Any
     import dataclasses
     import tempfile
 
-    from .convert import convert
-    from .quantize import QuantizeOptions, quantize
+    from .graphs.quantize import quantize
+    from .tf.convert import convert
     from .writing import check_target
 
-    quantize_options = QuantizeOptions(force=args.force, min_identical=_check_min_identical(args.min_identical))
+    quantize_options = QuantizeOptions(force=args.force, min_identical=args.min_identical)
     check_target(args.output, args.force)
     args.output.resolve().parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".s2s-fp32-", dir=args.output.parent) as scratch:

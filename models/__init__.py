@@ -1,4 +1,4 @@
-"""Training the Keras seed model and splitting it into inference models (needs the ``export`` extra)."""
+"""Training the Keras example's encoder-decoder and building its inference models (needs the ``export`` extra)."""
 
 import os
 

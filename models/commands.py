@@ -6,22 +6,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from s2s_onnx.runtime.commands import positive_int
+from s2s_onnx.runtime.cli.arguments import from_args, option, output_flag, positive_int, verbose_flag
+from s2s_onnx.runtime.vocab import TOKENIZATIONS
 
 from . import dates
+from .settings import CELLS, SAVE_FORMATS, TrainSettings
 
 DATA_EPOCHS = 100  # the Keras example's
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="train the Keras seed model (needs the 'export' extra)")
+    p = subparsers.add_parser("train", help="train the Keras example's encoder-decoder (needs the 'export' extra)")
+    verbose_flag(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="pairs file: source<TAB>target per line")
     source.add_argument("--task", choices=("dates",), help="built-in task (no download)")
     p.add_argument("--num-samples", type=positive_int, default=None, help="first N pairs of --data / pairs of --task")
-    p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--latent-dim", type=positive_int, default=256)
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument(
+        "--epochs", type=positive_int, default=None, help=f"default: {DATA_EPOCHS}, dates: {dates.DEFAULT_EPOCHS}"
+    )
+    s = TrainSettings
+    option(p, "--latent-dim", source=(s, "latent_dim"), type=positive_int, help="recurrent units")
+    option(p, "--batch-size", source=(s, "batch_size"), type=positive_int, help="training batch size")
     p.add_argument("--optimizer", default=None, help="Keras optimizer (default: rmsprop as the example; dates: adam)")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the optimizer's")
     p.add_argument(
@@ -30,22 +36,19 @@ def register(subparsers: Any) -> None:
         default=None,
         help="initial LSTM forget-gate bias (Keras: 1.0; the dates task: 3.0)",
     )
-    p.add_argument(
-        "--bidirectional",
-        action="store_true",
+    option(
+        p, "--bidirectional", source=(s, "bidirectional"), action="store_true",
         help="Bidirectional encoder (its states concatenated into a decoder of twice --latent-dim)",
-    )
-    p.add_argument("--cell", choices=("lstm", "gru"), default="lstm", help="recurrent cell (default: lstm)")
-    p.add_argument("--layers", type=positive_int, default=1, help="recurrent layers on each side (default: 1)")
+    )  # fmt: skip
+    option(p, "--cell", source=(s, "cell"), choices=CELLS, help="recurrent cell")
+    option(p, "--layers", source=(s, "layers"), type=positive_int, help="recurrent layers on each side")
     p.add_argument(
         "--embedding", type=positive_int, default=None, help="Embedding width: token-id inputs (default: one-hot)"
     )
-    p.add_argument(
-        "--tokenization", choices=("char", "word"), default="char", help="characters (default) or whitespace words"
-    )
-    p.add_argument("--format", choices=("keras", "h5"), default="keras", help="saved model format")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    option(p, "--tokenization", source=(s, "tokenization"), choices=TOKENIZATIONS, help="characters or words")
+    p.add_argument("--format", choices=SAVE_FORMATS, default="keras", help="saved model format (default: keras)")
+    option(p, "--seed", source=(s, "seed"), type=int, help="random seed")
+    output_flag(p, "output directory")
     p.set_defaults(handler=run)
 
 
@@ -66,28 +69,21 @@ def _pairs_and_settings(args: argparse.Namespace) -> tuple[list[str], list[str],
 
 
 def run(args: argparse.Namespace) -> int:
-    from s2s_onnx.models.quiet import quiet_frameworks
+    from .quiet import quiet_frameworks
 
     quiet_frameworks(args.verbose)
-    from .training import TrainSettings, save, train
+    from .data import write_held_out
+    from .training import TimeLeft, save, train
 
     sources, targets, extra = _pairs_and_settings(args)
-    settings = TrainSettings(
-        latent_dim=args.latent_dim,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        bidirectional=args.bidirectional,
-        cell=args.cell,
-        layers=args.layers,
-        embedding=args.embedding or 0,
-        tokenization=args.tokenization,
-        **extra,
-    )
+    settings = from_args(TrainSettings, args, embedding=args.embedding or 0, **extra)
     print(
         f"training on {len(sources)} pairs for {settings.epochs} epochs "
         f"({settings.layers}-layer {settings.cell}, latent {settings.latent_dim}, {settings.optimizer})"
     )
-    result = save(train(sources, targets, settings), args.output, fmt=args.format)
+    estimate = TimeLeft(lambda line: print(line, flush=True))
+    result = save(train(sources, targets, settings, [estimate]), args.output, fmt=args.format)
+    write_held_out(args.output, sources, targets, settings.validation_split)
     print(f"trained in {result.seconds / 60:.1f} min; saved {result.model_path} and {result.vocabulary_path}")
     if args.task == "dates":
         from .evaluation import evaluate_dates

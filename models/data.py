@@ -7,6 +7,8 @@ from pathlib import Path
 from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError
 
 VOCAB_NAME = "vocabulary.json"  # written beside a trained model by `s2s-onnx train`
+HELD_OUT_NAME = "held-out.tsv"  # the validation pairs, written beside it too: inputs like the model's own
+MAX_HELD_OUT = 1000
 
 
 def read_pairs(path: str | Path, num_samples: int | None = None) -> tuple[list[str], list[str]]:
@@ -39,3 +41,15 @@ def read_pairs(path: str | Path, num_samples: int | None = None) -> tuple[list[s
         sources.append(parts[0])
         targets.append(parts[1])
     return sources, targets
+
+
+def write_held_out(directory: Path, sources: list[str], targets: list[str], share: float) -> Path:
+    """The pairs Keras held out for validation (``validation_split`` takes the last ``share`` of them, before
+    shuffling), at most ``MAX_HELD_OUT``, as a pairs file beside the model: ``convert`` checks parity on them and
+    ``quantize`` judges int8 on them, so that both see inputs like the model's own."""
+    count = min(int(len(sources) * share), MAX_HELD_OUT)
+    pairs = [(s, t) for s, t in zip(sources[len(sources) - count :], targets[len(targets) - count :], strict=True)]
+    lines = [f"{s}\t{t}\n" for s, t in pairs if not any(c in s + t for c in "\t\n\r")]
+    path = directory / HELD_OUT_NAME
+    path.write_text("".join(lines), encoding="utf-8")
+    return path

@@ -2,9 +2,9 @@
 
 Spellings are composed from parts, so the model sees the combinations people type: month and weekday names
 in title case, lower case and capitals, full or abbreviated; days plain, zero-padded or ordinal; ISO dates;
-numeric dates with two- or four-digit years. Conventions keep every spelling unambiguous: slashes are US
-month/day/year, dots are day.month.year (or year.month.day with a four-digit year first), dashes are ISO
-year-month-day (or day-Mon-year with a month name), two-digit years mean 1950-2049.
+numeric dates (two-digit years only with slashes, and in dd-Mon-yy). Conventions keep every spelling
+unambiguous: slashes are US month/day/year, dots are day.month.year (or year.month.day with a four-digit year
+first), dashes are ISO year-month-day (or day-Mon-year with a month name), two-digit years mean 1950-2049.
 """
 
 from __future__ import annotations

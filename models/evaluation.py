@@ -8,9 +8,9 @@ from s2s_onnx.runtime.vocab import Vocabulary
 
 from . import dates
 from .inference import build_inference_models
+from .quality import exact_match
 from .realistic_dates import realistic_pairs
 from .reference import translate
-from .training import exact_match
 
 
 def evaluate_dates(model: Any, vocab: Vocabulary, seen: set[str], count: int = 2000) -> dict[str, float]:

@@ -2,8 +2,8 @@
 (``input -> [h, c]``, or every layer's states) and ``decoder_model`` (``[token, h, c] -> [probs, h, c]``), found
 by structure.
 
-The seed walk-through this project grew from saves a decoder model whose first output is the decoder LSTM's
-output sequence instead of the Dense layer's probabilities; that is detected and refused with the fix: convert
+A decoder model written by hand easily returns the decoder LSTM's output sequence instead of the Dense layer's
+probabilities; that is detected and refused with the fix: convert
 the training model instead.
 """
 
@@ -41,8 +41,9 @@ def _decoder(graph: ConfigGraph) -> list[str]:
     top, first = layers[-1], outputs[0][0] if outputs else ""
     if first == top:
         raise graph.fail(
-            f"the decoder model's first output is the layer {top!r}'s output sequence, not the Dense layer's "
-            "probabilities (the seed walk-through's mistake): convert the training model (e.g. s2s.h5) instead"
+            f"the decoder model's first output is the output sequence of layer {top!r}, not the Dense layer's "
+            "probabilities (an easy slip when writing the decoder model by hand): convert the training model "
+            "(e.g. s2s.h5) instead"
         )
     if first not in graph.kinds or not graph.is_dense(first) or graph.source(first)[0] != top:
         raise graph.fail(f"the decoder model's first output {first!r} is not a Dense on the decoder's top layer")

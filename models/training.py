@@ -1,4 +1,4 @@
-"""Train the Keras seed model: the classic character-level LSTM encoder-decoder with teacher forcing, or any of the
+"""Train the Keras example's model: the classic character-level LSTM encoder-decoder with teacher forcing, or any of the
 families s2s-onnx converts (GRU, stacked, bidirectional, Embedding inputs, word tokens)."""
 
 from __future__ import annotations
@@ -7,42 +7,21 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import keras
-import numpy as np
 
-from s2s_onnx.runtime.vocab import Tokenization, Vocabulary
+from s2s_onnx.runtime.vocab import Vocabulary
 
 from .data import VOCAB_NAME
+from .settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
 SaveFormat = Literal["keras", "h5"]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Defaults are the Keras example's: latent 256, rmsprop, batch 64, validation split 0.2."""
-
-    epochs: int = 100
-    latent_dim: int = 256
-    batch_size: int = 64
-    validation_split: float = 0.2
-    optimizer: str = "rmsprop"
-    learning_rate: float | None = None
-    clipnorm: float | None = None
-    seed: int = 0
-    jit_compile: bool = False  # XLA measured only ~7% faster per step on 2 cores, and costs seconds to compile
-    forget_bias: float | None = None  # initial forget-gate bias of both LSTMs; None keeps Keras' 1.0
-    verbose: int | None = None  # Keras fit verbosity; None: progress bar on a terminal, a line per epoch otherwise
-    bidirectional: bool = False  # a Bidirectional encoder; the decoder is then 2 * latent_dim wide
-    cell: Literal["lstm", "gru"] = "lstm"
-    layers: int = 1  # recurrent layers on each side, states handed over layer by layer
-    embedding: int = 0  # Embedding width on both inputs (token ids, mask_zero); 0: one-hot inputs, the example's
-    tokenization: Tokenization = "char"
 
 
 @dataclass
@@ -108,8 +87,11 @@ def set_forget_bias(model: keras.Model, value: float) -> None:
         layer.set_weights([kernel, recurrent, bias])
 
 
-def train(sources: list[str], targets: list[str], settings: TrainSettings) -> TrainResult:
-    """Build the vocabulary, the one-hot arrays and the model, and fit it with teacher forcing."""
+def train(
+    sources: list[str], targets: list[str], settings: TrainSettings, callbacks: Sequence[Any] = ()
+) -> TrainResult:
+    """Build the vocabulary, the one-hot arrays and the model, and fit it with teacher forcing (``callbacks``:
+    Keras callbacks for ``fit``, e.g. :class:`TimeLeft`)."""
     keras.utils.set_random_seed(settings.seed)
     ids = settings.embedding > 0
     vocab = Vocabulary.from_pairs(sources, targets, settings.tokenization, ids=ids)
@@ -149,6 +131,7 @@ def train(sources: list[str], targets: list[str], settings: TrainSettings) -> Tr
         validation_split=settings.validation_split,
         shuffle=True,
         verbose=verbose,
+        callbacks=list(callbacks),
     )
     seconds = time.perf_counter() - started
     return TrainResult(
@@ -173,5 +156,16 @@ def save(result: TrainResult, out_dir: str | Path, fmt: SaveFormat = "keras", na
     return result
 
 
-def exact_match(predictions: list[str], targets: list[str]) -> float:
-    return float(np.mean([p == t for p, t in zip(predictions, targets, strict=True)])) if targets else 0.0
+class TimeLeft(keras.callbacks.Callback):
+    """Reports after each epoch how long training has taken and about how long it has left."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__()
+        self.report = report
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        total = int(self.params.get("epochs") or 0)
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / (epoch + 1) * (total - epoch - 1)
+        self.report(f"epoch {epoch + 1}/{total}: {elapsed / 60:.1f} min so far, about {left / 60:.1f} min left")

@@ -1,9 +1,11 @@
-"""s2s-onnx runtime: greedy decoding of an exported Keras encoder-decoder on onnxruntime.
+"""s2s-onnx runtime: decode an exported Keras encoder-decoder on onnxruntime (greedy, beam search, sampling;
+batched, on CPU or CUDA).
 
-Needs only numpy and onnxruntime; never imports TensorFlow, Keras or tf2onnx.
+Needs only numpy and onnxruntime; never imports TensorFlow, Keras or tf2onnx. The decoding core is this folder
+(bundle, config, vocab, options, model, decoding, search, sessions); the command line is :mod:`.cli`, and
+dynamic batching and the HTTP service are :mod:`.serving`.
 """
 
-from .batching import BatchingOptions, BatchStats, DynamicBatcher
 from .bundle import Bundle, default_model_path
 from .config import FORMAT_VERSION, BundleConfig
 from .decoding import BatchTokens, Cancellation
@@ -36,8 +38,9 @@ from .errors import (
 )
 from .model import DecodeResult, Seq2SeqModel
 from .options import DecodeOptions
+from .serving.batching import BatchingOptions, BatchStats, DynamicBatcher
 from .sessions import SessionConfig
-from .vocab import Vocabulary
+from .vocab import CleanRules, TextRules, Vocabulary
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,6 +54,7 @@ __all__ = [
     "BundleFormatError",
     "BundleReadError",
     "Cancellation",
+    "CleanRules",
     "ConversionError",
     "DataFormatError",
     "DecodeCancelledError",
@@ -75,6 +79,7 @@ __all__ = [
     "S2SError",
     "Seq2SeqModel",
     "SessionConfig",
+    "TextRules",
     "UnknownCharacterError",
     "Vocabulary",
     "VocabularyMismatchError",

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -45,22 +46,33 @@ class Bundle:
 
     @classmethod
     def open(
-        cls, path: str | Path | None = None, sessions: SessionConfig | None = None, *, greedy: bool = True
+        cls, path: str | Path | None = None, sessions: SessionConfig | None = None, *, fused: bool = True
     ) -> Bundle:
-        """Load the bundle at ``path`` (default: the built-in dates model). ``greedy=False`` skips the fused graphs
-        (``greedy.onnx``, ``beam.onnx``)."""
+        """Load the bundle at ``path`` (default: the built-in dates model). ``fused=False`` leaves the fused graphs
+        (``greedy.onnx``, ``beam.onnx``) unloaded: every decode then runs step by step."""
         directory = Path(path) if path is not None else default_model_path()
         config = BundleConfig.load(directory)
         session_config = sessions if sessions is not None else SessionConfig()
         encoder = create_session(directory / names.ENCODER_NAME, session_config)
         decoder = create_session(directory / names.DECODER_NAME, session_config)
-        fused = beam = None
-        if greedy and config.fused:
-            fused = create_session(directory / names.GREEDY_NAME, session_config)
-        if greedy and config.beam:
+        greedy = beam = None
+        if fused and config.fused:
+            greedy = create_session(directory / names.GREEDY_NAME, session_config)
+        if fused and config.beam:
             beam = create_session(directory / names.BEAM_NAME, session_config)
-        logger.info("loaded %s on %s (fused: %s)", directory, ", ".join(decoder.get_providers()), bool(fused))
-        return cls(directory, config, encoder, decoder, fused, beam)
+        logger.info("loaded %s on %s (fused: %s)", directory, ", ".join(decoder.get_providers()), bool(greedy))
+        return cls(directory, config, encoder, decoder, greedy, beam)
+
+    def fused_graph(self, method: Literal["greedy", "beam"]) -> ort.InferenceSession:
+        """The session of the fused graph for ``method`` (``greedy.onnx`` or ``beam.onnx``); a bundle without it
+        (or opened with ``fused=False``) is a :class:`BundleFormatError` that says how to get it."""
+        session, name = (self.greedy, names.GREEDY_NAME) if method == "greedy" else (self.beam, names.BEAM_NAME)
+        if session is None:
+            raise BundleFormatError(
+                f"{self.path} has no {name} loaded; re-export with 's2s-onnx convert --fused', which writes "
+                f"{names.GREEDY_NAME} and {names.BEAM_NAME} (or decode with strategy 'auto' or 'steps')"
+            )
+        return session
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -109,13 +121,13 @@ def roles(config: BundleConfig) -> dict[str, tuple[Widths, Widths]]:
             {names.PROBS: vocab.num_decoder_tokens, **states_out},
         ),
         names.GREEDY_NAME: (
-            {names.ENCODER_INPUT: encoder_width, names.GREEDY_MAX_LENGTH: None, names.GREEDY_STOP_AT_END: None},
-            {names.GREEDY_TOKENS: None, names.GREEDY_PROBS: None, names.GREEDY_LENGTHS: None},
+            {names.ENCODER_INPUT: encoder_width, names.FUSED_MAX_LENGTH: None, names.FUSED_STOP_AT_END: None},
+            {names.FUSED_TOKENS: None, names.FUSED_PROBS: None, names.FUSED_LENGTHS: None},
         ),
         names.BEAM_NAME: (
             {
                 names.ENCODER_INPUT: encoder_width,
-                names.GREEDY_MAX_LENGTH: None,
+                names.FUSED_MAX_LENGTH: None,
                 names.BEAM_SIZE: None,
                 names.LENGTH_PENALTY: None,
             },

@@ -26,6 +26,7 @@ BEAM_SIZE = "beam_size"
 LENGTH_PENALTY = "length_penalty"
 BEAM_OUTPUTS = ("beam_tokens", "beam_parents", "beam_probs", "beam_scores", "beam_finished")
 REFERENCE_NAME = "reference.json"  # Keras decodes the bundle was verified against
+REFERENCE_RANDOM = "random strings"  # reference.json's "inputs" when no real inputs were at hand
 
 MAX_LATENT = 65_536
 MAX_CONFIG_BYTES = 16 * 2**20
@@ -42,11 +43,12 @@ PROBS = "probs"
 OUT_SUFFIX = "_out"  # the decoder step's output states: the input states' names plus this
 STATE_H_OUT = STATE_H + OUT_SUFFIX
 STATE_C_OUT = STATE_C + OUT_SUFFIX
-GREEDY_MAX_LENGTH = "max_length"
-GREEDY_STOP_AT_END = "stop_at_end"
-GREEDY_TOKENS = "token_ids"
-GREEDY_PROBS = "token_probs"
-GREEDY_LENGTHS = "lengths"
+# inputs and outputs of the fused graphs (greedy.onnx and beam.onnx share the first)
+FUSED_MAX_LENGTH = "max_length"
+FUSED_STOP_AT_END = "stop_at_end"
+FUSED_TOKENS = "token_ids"
+FUSED_PROBS = "token_probs"
+FUSED_LENGTHS = "lengths"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,13 @@ class BundleConfig:
         if not directory.exists():
             raise ModelFileNotFoundError(
                 f"bundle {str(directory)!r} does not exist; create one with 's2s-onnx convert MODEL -o DIR'"
+            )
+        if directory.is_file():
+            kind = "a Keras model file" if directory.suffix in (".keras", ".h5", ".hdf5") else "a file"
+            raise BundleFormatError(
+                f"{str(directory)!r} is {kind}, not a bundle folder: give the folder that 's2s-onnx convert -o' "
+                f"wrote (it holds {CONFIG_NAME} and the .onnx files)"
+                + (f"; convert it first: s2s-onnx convert {directory} -o BUNDLE" if "Keras" in kind else "")
             )
         path = directory / CONFIG_NAME
         if not path.exists():

@@ -20,7 +20,6 @@ import onnxruntime as ort
 
 from . import config as names
 from .bundle import Bundle
-from .errors import BundleFormatError
 
 
 @dataclass(frozen=True)
@@ -175,15 +174,13 @@ def decode_fused(
     run_options: ort.RunOptions | None = None,
 ) -> BatchTokens:
     """Greedy-decode one batch with a single ``run`` of the fused ``greedy.onnx`` graph."""
-    if bundle.greedy is None:
-        raise BundleFormatError(f"{bundle.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
     feeds = {
         names.ENCODER_INPUT: np.ascontiguousarray(encoder_input),
-        names.GREEDY_MAX_LENGTH: np.array(max_length, dtype=np.int64),
-        names.GREEDY_STOP_AT_END: np.array(stop_at_end),
+        names.FUSED_MAX_LENGTH: np.array(max_length, dtype=np.int64),
+        names.FUSED_STOP_AT_END: np.array(stop_at_end),
     }
-    outputs = [names.GREEDY_TOKENS, names.GREEDY_PROBS, names.GREEDY_LENGTHS]
-    ids, probs, lengths = bundle.greedy.run(outputs, feeds, run_options)
+    outputs = [names.FUSED_TOKENS, names.FUSED_PROBS, names.FUSED_LENGTHS]
+    ids, probs, lengths = bundle.fused_graph("greedy").run(outputs, feeds, run_options)
     lengths = np.asarray(lengths, dtype=np.int64)
     # The graph's length is the index of the first end token, or the number of steps if none came.
     return BatchTokens(ids, probs, lengths, lengths < ids.shape[1])

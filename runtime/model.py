@@ -11,12 +11,10 @@ from typing import Any, Literal, overload
 import numpy as np
 import onnxruntime as ort
 
-from . import config as names
 from .bundle import Bundle
 from .config import BundleConfig
 from .decoding import BatchTokens, Cancellation, decode_fused, decode_steps, greedy_steps
 from .errors import (
-    BundleFormatError,
     DecodeCancelledError,
     DecodeLimitError,
     EmptyInputError,
@@ -32,6 +30,16 @@ from .vocab import Vocabulary
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["end", "max_length"]
+Method = Literal["greedy", "beam", "sampling"]
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How one call decodes: at most ``max_length`` tokens per input, by ``method``, in the fused graph or not."""
+
+    max_length: int
+    method: Method
+    fused: bool
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,16 @@ class Seq2SeqModel:
         are passed to onnxruntime as they are; ``threads`` sets intra-op threads (see :class:`SessionConfig`).
         ``options`` are the default :class:`DecodeOptions` of every call.
         """
-        sessions = SessionConfig(device, providers, provider_options, sess_options, threads)
-        return cls(Bundle.open(path, sessions), options)
+        return cls.open(path, SessionConfig(device, providers, provider_options, sess_options, threads), options)
+
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, sessions: SessionConfig | None = None, options: DecodeOptions | None = None
+    ) -> Seq2SeqModel:
+        """Load a bundle directory from typed values: ``sessions`` says how onnxruntime runs, ``options`` are the
+        default :class:`DecodeOptions` (``strategy="steps"`` leaves the fused graphs unloaded)."""
+        opts = options if options is not None else DecodeOptions()
+        return cls(Bundle.open(path, sessions, fused=opts.strategy != "steps"), opts)
 
     @property
     def config(self) -> BundleConfig:
@@ -115,8 +131,8 @@ class Seq2SeqModel:
 
     @property
     def fused(self) -> bool:
-        """Whether the default options decode with the fused graph."""
-        return self._use_fused(self.options)
+        """Whether the default options decode greedily with the fused graph."""
+        return self._plan(self.options.replace(beam_size=1, num_return=1), 0).fused
 
     # -- public API -----------------------------------------------------------------------------------
     @overload
@@ -174,14 +190,16 @@ class Seq2SeqModel:
         thread stop the decode (:class:`Cancellation`); it then raises :class:`DecodeCancelledError`.
         """
         opts = (options if options is not None else self.options).replace(**overrides)
-        single = isinstance(texts, str)
         items = as_texts(texts)
         plan = self._plan(opts, len(items))
+        rows = [self.prepare(text, opts) for text in items]
+        return self._decode_all(rows, opts, cancel, isinstance(texts, str), plan)
+
+    def prepare(self, text: str, options: DecodeOptions | None = None) -> list[int]:
+        """One text's encoder input ids after the options' unknown-token, length and empty-input rules: the one
+        place a text is cleaned (:meth:`decode`, :meth:`stream`, the batcher and the CLI all come here)."""
         vocab = self.vocabulary
-        clean = [
-            vocab.clean(t, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty) for t in items
-        ]
-        return self._decode_all(vocab.source_ids(clean), opts, cancel, single, plan)
+        return vocab.source_ids([vocab.clean(text, options if options is not None else self.options)])[0]
 
     @overload
     def decode_ids(
@@ -223,7 +241,8 @@ class Seq2SeqModel:
                 )
             if not row and not opts.allow_empty:
                 raise EmptyInputError(f"ids[{index}] is empty; pass allow_empty=True to decode it")
-        return self._decode_all([row[:limit] for row in rows], opts, cancel, single, self._plan(opts, len(rows)))
+        plan = self._plan(opts, len(rows))
+        return self._decode_all([row[:limit] for row in rows], opts, cancel, single, plan)
 
     def stream(self, text: str, options: DecodeOptions | None = None, **overrides: Any) -> Iterator[str]:
         """Yield one translation piece by piece as it is decoded (always step by step): its characters, or its
@@ -231,11 +250,10 @@ class Seq2SeqModel:
         opts = (options if options is not None else self.options).replace(**overrides)
         if not isinstance(text, str):
             raise OptionTypeError(f"stream takes one text (str), not {type(text).__name__}")
-        vocab = self.vocabulary
         limit = self.max_length(opts)
         self._check_memory(1, limit)
-        clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
-        return self._stream(self.bundle.encoder_input([clean]), limit)
+        x = self.vocabulary.encode_ids([self.prepare(text, opts)], self.bundle.architecture.input == "ids")
+        return self._stream(x, limit)
 
     def max_length(self, options: DecodeOptions | None = None) -> int:
         """Most tokens a decode with ``options`` generates: the Keras example's ``max_decoder_seq_length + 1``
@@ -244,12 +262,18 @@ class Seq2SeqModel:
         return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
-    def _plan(self, opts: DecodeOptions, count: int) -> tuple[int, bool]:
-        """(tokens to generate at most, fused or not) for ``count`` inputs; checked before any work."""
-        limit = self.max_length(opts)
-        fused = self._use_fused(opts) and not (opts.searches or opts.sampling)
-        self._check_memory(min(opts.batch_size, max(count, 1)) * opts.beam_size, limit)
-        return limit, fused
+    def _plan(self, opts: DecodeOptions, count: int) -> DecodePlan:
+        """How ``count`` inputs are decoded with ``opts``: the one place where fused or steps is decided, and where
+        a missing fused graph is an error (``strategy="fused"``); the memory bound is checked before any work."""
+        method: Method = "beam" if opts.searches else "sampling" if opts.sampling else "greedy"
+        graph = {"greedy": self.bundle.greedy, "beam": self.bundle.beam, "sampling": None}[method]
+        if opts.strategy == "fused" and graph is None:
+            if method == "sampling":
+                raise InvalidOptionError("sampling runs step by step; use strategy 'auto' or 'steps'")
+            self.bundle.fused_graph(method)  # raises: the bundle has no such graph
+        plan = DecodePlan(self.max_length(opts), method, opts.strategy != "steps" and graph is not None)
+        self._check_memory(min(opts.batch_size, max(count, 1)) * opts.beam_size, plan.max_length)
+        return plan
 
     def _decode_all(
         self,
@@ -257,21 +281,21 @@ class Seq2SeqModel:
         opts: DecodeOptions,
         cancel: Cancellation | None,
         single: bool,
-        plan: tuple[int, bool],
+        plan: DecodePlan,
     ) -> DecodeResult | list[DecodeResult]:
         """Decode rows of input ids in batches of ``opts.batch_size`` as ``plan`` (from :meth:`_plan`) says."""
-        limit, fused = plan
+        limit = plan.max_length
         ids = self.bundle.architecture.input == "ids"
         results: list[DecodeResult] = []
         for start in range(0, len(rows), opts.batch_size):
             x = self.vocabulary.encode_ids(rows[start : start + opts.batch_size], ids)
-            if opts.searches:
-                results.extend(self._search_results(x, limit, opts))
-            elif opts.sampling:
+            if plan.method == "beam":
+                results.extend(self._search_results(x, limit, opts, plan.fused))
+            elif plan.method == "sampling":
                 settings = Sampling(opts.temperature, opts.top_k, opts.top_p, opts.seed)
                 results.extend(self._results(sample(self.bundle, x, limit, settings)))
             else:
-                results.extend(self._results(self._decode_batch(x, limit, fused, cancel)))
+                results.extend(self._results(self._decode_batch(x, limit, plan.fused, cancel)))
         return results[0] if single else results
 
     def _decode_batch(self, x: np.ndarray, limit: int, fused: bool, cancel: Cancellation | None) -> BatchTokens:
@@ -309,18 +333,9 @@ class Seq2SeqModel:
             yield separator + tokens[token]
             separator = vocab.separator
 
-    def _use_fused(self, options: DecodeOptions) -> bool:
-        if options.strategy == "fused" and self.bundle.greedy is None:
-            raise BundleFormatError(
-                f"{self.path} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'"
-            )
-        return options.strategy != "steps" and self.bundle.greedy is not None
-
-    def _search_results(self, x: np.ndarray, limit: int, opts: DecodeOptions) -> list[DecodeResult]:
+    def _search_results(self, x: np.ndarray, limit: int, opts: DecodeOptions, fused: bool) -> list[DecodeResult]:
         decode = self.vocabulary.decode_ids
         found = []
-        # strategy="fused" without beam.onnx: fused_beam_search says so
-        fused = opts.strategy == "fused" or (self.bundle.beam is not None and opts.strategy != "steps")
         search = fused_beam_search if fused else beam_search
         for row in search(self.bundle, x, limit, opts.beam_size, opts.length_penalty):
             best, kept = row[0], tuple(row[: opts.num_return])

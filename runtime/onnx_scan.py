@@ -8,7 +8,9 @@ attributes, subgraphs such as ``Loop`` bodies, and functions) and reports the fi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 # Field numbers from onnx.proto.
 MODEL_GRAPH, MODEL_FUNCTIONS = 7, 25
@@ -105,3 +107,18 @@ def external_tensor(data: bytes, kind: str = "model", depth: int = 0) -> str | N
             if found is not None:
                 return found
     return None
+
+
+def op_counts(model: Any) -> Counter[str]:
+    """Operator counts of an ``onnx.ModelProto``, subgraphs (``Loop`` bodies) included."""
+    counts: Counter[str] = Counter()
+
+    def walk(graph: Any) -> None:
+        for node in graph.node:
+            counts[node.op_type] += 1
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    walk(attr.g)
+
+    walk(model.graph)
+    return counts

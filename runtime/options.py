@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import InvalidOptionError, OptionTypeError
-from .vocab import UnknownPolicy
+from .vocab import UNKNOWN_POLICIES, UnknownPolicy
 
 Strategy = Literal["auto", "fused", "steps"]
 STRATEGIES = ("auto", "fused", "steps")
-UNKNOWN_POLICIES = ("error", "skip", "replace")
 MAX_LENGTH_LIMIT = 10_000  # absolute ceiling on generated tokens per input, whatever the bundle says
 MAX_BATCH_SIZE = 4096
 MAX_BEAM_SIZE = 64
 MAX_LENGTH_PENALTY = 10.0
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
 MIN_TOP_P = 1e-6
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "seed")
 MAX_DECODE_BYTES = 512 * 2**20  # working memory of one batch decode, at most (see decode_bytes)
 
 
@@ -29,9 +29,10 @@ class DecodeOptions:
     rule (stop once the text is longer than the bundle's maximum decoder length, i.e. ``max_decoder_len + 1``
     tokens). ``unknown``: characters outside the vocabulary are an ``"error"``, or are ``"skip"``-ped or
     ``"replace"``-d by the padding character. ``truncate``: cut over-long inputs instead of raising.
-    ``strategy``: the fused ``greedy.onnx`` graph (``"fused"``), one decoder run per step (``"steps"``), or the
-    fused graph when the bundle has one (``"auto"``). ``batch_size``: inputs decoded together.
-    ``beam_size`` > 1: beam search (step by step, ``batch_size x beam_size`` decoder rows) instead of greedy;
+    ``strategy``: the whole loop in one fused graph (``"fused"``: ``greedy.onnx``, or ``beam.onnx`` for beam
+    search), one decoder run per step (``"steps"``), or the fused graph when the bundle has one (``"auto"``);
+    sampling always runs step by step. ``batch_size``: inputs decoded together.
+    ``beam_size`` > 1: beam search (``batch_size x beam_size`` decoder rows) instead of greedy;
     ``num_return``: hypotheses kept per input (n-best, at most ``beam_size``); ``length_penalty``: the ``alpha``
     of the ranking's ``((5 + length) / 6) ** alpha`` normalisation (0: plain log-probability).
     ``sampling``: draw each token instead of taking the argmax, from the probabilities divided by
@@ -75,9 +76,22 @@ class DecodeOptions:
             raise InvalidOptionError(f"seed must be a whole number >= 0 or None, not {self.seed!r}")
         if self.sampling and self.searches:
             raise InvalidOptionError("sampling and beam search exclude each other; drop beam_size/num_return")
+        self._check_sampling_only()
         for name in ("truncate", "allow_empty", "sampling"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionTypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
+
+    def _check_sampling_only(self) -> None:
+        """temperature, top_k, top_p and seed shape sampling only; set without it they would be ignored."""
+        if self.sampling:
+            return
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        given = [name for name in SAMPLING_ONLY if getattr(self, name) != defaults[name]]
+        if given:
+            raise InvalidOptionError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only when sampling; pass "
+                "sampling=True (CLI: --sample) or drop them"
+            )
 
     @property
     def searches(self) -> bool:

@@ -21,7 +21,6 @@ import numpy as np
 from . import config as names
 from .bundle import Bundle
 from .decoding import BatchTokens, greedy_steps
-from .errors import BundleFormatError
 
 NEG_INF = -np.inf
 
@@ -122,15 +121,13 @@ def fused_beam_search(
 ) -> list[list[Hypothesis]]:
     """:func:`beam_search` in one run of the bundle's ``beam.onnx`` (the same search, step for step), then
     :func:`backtrack`."""
-    if bundle.beam is None:
-        raise BundleFormatError(f"{bundle.path} has no {names.BEAM_NAME}; re-export with 's2s-onnx convert --fused'")
     feeds = {
         names.ENCODER_INPUT: np.ascontiguousarray(x),
-        names.GREEDY_MAX_LENGTH: np.array(max_length, np.int64),
+        names.FUSED_MAX_LENGTH: np.array(max_length, np.int64),
         names.BEAM_SIZE: np.array(beam_size, np.int64),
         names.LENGTH_PENALTY: np.array(length_penalty, np.float64),
     }
-    outputs = bundle.beam.run(list(names.BEAM_OUTPUTS), feeds)
+    outputs = bundle.fused_graph("beam").run(list(names.BEAM_OUTPUTS), feeds)
     return backtrack(outputs, bundle.vocabulary.end_id, length_penalty)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -34,6 +34,31 @@ TOKENIZATIONS = ("char", "word")
 PAD_TOKEN = ""  # id 0 of Embedding and word vocabularies
 MAX_ENCODER_LEN = 10_000  # longest input a bundle may declare
 MAX_DECODER_LEN = 9_999  # so that the example's cap, max_decoder_len + 1, stays within DecodeOptions' ceiling
+UNKNOWN_POLICIES: tuple[UnknownPolicy, ...] = ("error", "skip", "replace")
+
+
+class TextRules(Protocol):
+    """What :meth:`Vocabulary.clean` reads of the decode options (``DecodeOptions`` is one)."""
+
+    @property
+    def unknown(self) -> UnknownPolicy: ...
+    @property
+    def truncate(self) -> bool: ...
+    @property
+    def allow_empty(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CleanRules:
+    """:class:`TextRules` as a plain value; the defaults are strict: unknown tokens are an error, inputs are never
+    cut, empty inputs are refused."""
+
+    unknown: UnknownPolicy = "error"
+    truncate: bool = False
+    allow_empty: bool = False
+
+
+STRICT = CleanRules()
 
 
 @dataclass(frozen=True)
@@ -178,13 +203,13 @@ class Vocabulary:
         )
 
     # -- encoding ------------------------------------------------------------------------------------
-    def clean(
-        self, text: str, *, unknown: UnknownPolicy = "error", truncate: bool = False, allow_empty: bool = False
-    ) -> list[str]:
-        """One input text's tokens, after the empty-input, unknown-token and length rules."""
+    def clean(self, text: str, rules: TextRules = STRICT) -> list[str]:
+        """One input text's tokens, after the empty-input, unknown-token and length ``rules`` (the decode
+        options' ``unknown``, ``truncate`` and ``allow_empty``; default: strict)."""
         if not isinstance(text, str):
             raise OptionTypeError(f"input must be str, not {type(text).__name__}")
-        if unknown not in ("error", "skip", "replace"):
+        unknown, truncate, allow_empty = rules.unknown, rules.truncate, rules.allow_empty
+        if unknown not in UNKNOWN_POLICIES:
             raise InvalidOptionError(f"unknown must be 'error', 'skip' or 'replace', not {unknown!r}")
         if not allow_empty and not text.strip():
             raise EmptyInputError(
@@ -319,3 +344,11 @@ def _word(data: dict[str, Any], key: str, default: str, allow_empty: bool = Fals
 
 def _show(chars: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in chars)
+
+
+def random_texts(vocab: Vocabulary, rng: np.random.Generator, count: int, shortest: int = 0) -> list[str]:
+    """``count`` random inputs of ``shortest`` to ``max_encoder_len`` tokens, from the known tokens (not the
+    padding token): what parity and the int8 check decode when no real inputs are at hand."""
+    tokens = [t for t in vocab.input_chars if t]
+    lengths = rng.integers(shortest, vocab.max_encoder_len + 1, size=count)
+    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]

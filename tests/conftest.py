@@ -96,7 +96,7 @@ def sources(pairs_file: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def bundle(keras_file: Path, vocab, workdir: Path, sources: list[str]) -> Path:
     """A fused bundle converted (and verified) from the .keras model."""
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
 
     out = workdir / "bundle"
     convert(keras_file, out, vocab, ConvertOptions(fused=True, sentences=tuple(sources[:64])))

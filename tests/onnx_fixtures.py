@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from s2s_onnx.export.fused_weights import CellWeights, DecoderWeights
+from s2s_onnx.export.graphs.fused_weights import CellWeights, DecoderWeights
 from s2s_onnx.runtime import BundleConfig, Vocabulary
 from s2s_onnx.runtime import config as names
 
@@ -196,8 +196,8 @@ TINY_VOCAB = Vocabulary(
 
 def write_bundle(directory: Path, weights: TinyWeights, vocab: Vocabulary = TINY_VOCAB, fused: bool = True) -> Path:
     """A complete bundle (encoder, decoder, optionally greedy, config) from tiny helper-built graphs."""
-    from s2s_onnx.export.fused import build_greedy
-    from s2s_onnx.export.fused_beam import build_beam
+    from s2s_onnx.export.graphs.fused import build_greedy
+    from s2s_onnx.export.graphs.fused_beam import build_beam
 
     directory.mkdir(parents=True, exist_ok=True)
     encoder = encoder_graph(weights, vocab.num_encoder_tokens)

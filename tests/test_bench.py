@@ -72,7 +72,7 @@ def test_bench_end_to_end(bundle: Path, keras_file: Path, tmp_path: Path, capsys
 
 def test_bench_runtime_only(bundle: Path, tmp_path: Path, capsys) -> None:
     """Without --keras, with the bundle's int8 version (--int8): its rows are timed and their agreement shown."""
-    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+    from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
 
     quantize(bundle, tmp_path / "int8", QuantizeOptions(min_identical=0))
     out = tmp_path / "bench"

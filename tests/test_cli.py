@@ -13,7 +13,8 @@ import pytest
 
 from s2s_onnx.models import dates
 from s2s_onnx.runtime import Seq2SeqModel
-from s2s_onnx.runtime.cli import COMMAND_MODULES, main
+from s2s_onnx.runtime.cli import main
+from s2s_onnx.runtime.cli.main import COMMAND_MODULES
 
 SAMPLES = list(dates.SAMPLE_INPUTS[:3])
 
@@ -107,7 +108,9 @@ def test_train_on_pairs_file(tmp_path: Path, pairs_file: Path, capsys) -> None:
     args = ["train", "--data", str(pairs_file), "--num-samples", "200", "--epochs", "1", "--latent-dim", "8"]
     assert main([*args, "--format", "h5", "-o", str(out)]) == 0
     assert (out / "model.h5").is_file() and (out / "vocabulary.json").is_file()
-    assert "trained in" in capsys.readouterr().out
+    assert len((out / "held-out.tsv").read_text("utf-8").splitlines()) == 40  # Keras' validation split: the last 20 %
+    printed = capsys.readouterr().out
+    assert "trained in" in printed and "epoch 1/1:" in printed and "min left" in printed
 
 
 @pytest.mark.keras
@@ -141,5 +144,15 @@ def test_missing_export_extra_prints_install_hint(tmp_path: Path) -> None:
 def test_demo_refuses_an_existing_output_directory(tmp_path: Path, capsys) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     assert main(["demo", "-o", str(tmp_path)]) == 2
-    assert "already exists; pass --force" in capsys.readouterr().err
+    assert "already exists and was not written by the demo; pass --force" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_demo_replaces_its_own_earlier_output(tmp_path: Path) -> None:
+    from s2s_onnx.benchmarks.demo import DEMO_MARKER, DemoSettings, prepare_output
+
+    settings = DemoSettings(output=tmp_path / "s2s-demo")
+    first = prepare_output(settings)
+    (first / "bundle").mkdir()
+    again = prepare_output(settings)  # the README's first command, run a second time
+    assert again == first and (again / DEMO_MARKER).is_file() and not (again / "bundle").exists()

@@ -51,8 +51,8 @@ def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, voca
     import onnx
 
     from s2s_onnx.export.commands import load_vocabulary
-    from s2s_onnx.export.convert import ConvertOptions, convert
-    from s2s_onnx.runtime.inspect import op_counts
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.runtime.onnx_scan import op_counts
 
     source = {"keras": keras_file, "h5": keras_file.with_suffix(".h5"), "legacy": legacy_file}[flavour]
     if flavour == "legacy":

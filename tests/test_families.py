@@ -25,7 +25,7 @@ def family_bundles(request, workdir: Path) -> tuple[Family, dict[str, Path], dic
     import keras
 
     from s2s_onnx.export.commands import load_vocabulary
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
 
     family: Family = request.param
     vocab = family_vocabulary(family)
@@ -53,7 +53,7 @@ def family_bundles(request, workdir: Path) -> tuple[Family, dict[str, Path], dic
 
 def test_config_describes_the_family(family_bundles) -> None:
     from s2s_onnx.runtime import Bundle
-    from s2s_onnx.runtime.inspect import describe
+    from s2s_onnx.runtime.cli.inspect import describe
 
     family, _, bundles = family_bundles
     direction = "bidirectional" if family.bidirectional else "forward"
@@ -151,7 +151,7 @@ def test_triton_repository_of_the_family(family_bundles, tmp_path: Path) -> None
     the graph and the repository's client decodes what the runtime does."""
     from triton_check import check_decodes
 
-    from s2s_onnx.export.triton import TritonSettings, write_triton_repository
+    from s2s_onnx.export.graphs.triton import TritonSettings, write_triton_repository
 
     family, _, bundles = family_bundles
     home = write_triton_repository(bundles["keras"], tmp_path / "repo", TritonSettings(name="family"))
@@ -160,7 +160,7 @@ def test_triton_repository_of_the_family(family_bundles, tmp_path: Path) -> None
 
 def test_inference_pair_of_the_family_converts(family_bundles, workdir: Path) -> None:
     """The example's encoder_model + decoder_model, saved for this family, convert to the same decodes."""
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
     from s2s_onnx.models.inference import build_inference_models
     from s2s_onnx.models.loading import load_training_model
 
@@ -182,7 +182,7 @@ def test_int8_of_the_family(family_bundles, tmp_path: Path) -> None:
     """``s2s-onnx quantize`` on every family: an LSTM decoder's int8 loop is one ``DynamicQuantizeLSTM`` per layer
     (read from tf2onnx's step graph, Embedding included) and decodes what the int8 step loop decodes; a GRU
     decoder keeps the lean loop, quantized."""
-    from s2s_onnx.export.quantize import QuantizeOptions, quantize
+    from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
 
     family, _, bundles = family_bundles
     texts = family_pairs(family, seed=6)[0][:32]

@@ -23,9 +23,9 @@ from onnx_fixtures import (
     write_bundle,
 )
 
-from s2s_onnx.export.fused import gru_cell, layer_constants, loop_body, lstm_cell
-from s2s_onnx.export.fused_weights import greedy_tables, ifoc
-from s2s_onnx.export.onnx_builder import GraphBuilder
+from s2s_onnx.export.graphs.fused import gru_cell, layer_constants, loop_body, lstm_cell
+from s2s_onnx.export.graphs.fused_weights import greedy_tables, ifoc
+from s2s_onnx.export.graphs.onnx_builder import GraphBuilder
 from s2s_onnx.runtime import Bundle, DecodeOptions, Seq2SeqModel
 
 N_IN, N_OUT, HIDDEN = TINY_VOCAB.num_encoder_tokens, TINY_VOCAB.num_decoder_tokens, 5

@@ -12,8 +12,8 @@ import pytest
 from onnx import helper
 from onnx_fixtures import OPSET, TINY_VOCAB, random_weights, write_bundle
 
-from s2s_onnx.export.fused_lstm import build_greedy_lstm, lstm_step
-from s2s_onnx.export.quantize import QuantizeOptions, quantize
+from s2s_onnx.export.graphs.fused_lstm import build_greedy_lstm, lstm_step
+from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
 from s2s_onnx.runtime import Seq2SeqModel
 from s2s_onnx.runtime import config as names
 
@@ -50,7 +50,7 @@ def test_lstm_op_loop_decodes_like_the_lean_loop(tiny: Path) -> None:
     rng = np.random.default_rng(3)
     x = np.eye(TINY_VOCAB.num_encoder_tokens, dtype=np.float32)[rng.integers(0, 5, size=(6, 4))]
     for stop in (True, False):
-        feeds = {names.ENCODER_INPUT: x, names.GREEDY_MAX_LENGTH: np.array(9), names.GREEDY_STOP_AT_END: np.array(stop)}
+        feeds = {names.ENCODER_INPUT: x, names.FUSED_MAX_LENGTH: np.array(9), names.FUSED_STOP_AT_END: np.array(stop)}
         ids, probs, lengths = lstm_loop.run(None, feeds)
         want_ids, want_probs, want_lengths = lean_loop.run(None, feeds)
         np.testing.assert_array_equal(ids, want_ids)

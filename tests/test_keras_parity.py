@@ -34,7 +34,7 @@ def reference(inference, vocab):
 def undertrained(workdir: Path, pairs_file: Path, sources: list[str]):
     """One epoch at a tiny learning rate, and the end token's Dense bias pushed down so that it never wins: the
     example's situation with too little training, made certain (every decode runs to the cap)."""
-    from s2s_onnx.export.convert import ConvertOptions, convert
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
     from s2s_onnx.models.data import read_pairs
     from s2s_onnx.models.inference import build_inference_models
     from s2s_onnx.models.training import TrainSettings, save, train

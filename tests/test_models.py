@@ -1,4 +1,4 @@
-"""Training the seed model and splitting it into encoder + decoder-step models (real Keras)."""
+"""Training the Keras example's model and splitting it into encoder + decoder-step models (real Keras)."""
 
 from __future__ import annotations
 

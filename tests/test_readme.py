@@ -24,7 +24,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 SKIP_MARK = "<!-- not run by the tests"
 OVERRIDES = {
     "train": ["--epochs", "1", "--latent-dim", "16", "--num-samples", "300"],
-    "bench": ["--quick", "--steps", "3", "--batch-sizes", "1,2"],
+    "bench": ["--quick", "--tokens", "3", "--batch-sizes", "1,2"],
     "loadtest": ["--requests", "20", "--clients", "1,2"],
 }
 
@@ -76,7 +76,7 @@ def scratch(tmp_path_factory, pairs_file: Path) -> Path:
     )
     seq, _, _ = decoder_lstm(dec_in, initial_state=[h, c])
     keras.Model([enc_in, dec_in], dense(seq)).save(root / "s2s_model.keras")
-    # the example's inference pair, as the seed walk-through saves it
+    # the example's inference pair, as a hand-written script saves it
     keras.Model(enc_in, [h, c]).save(root / "encoder_model.h5")
     states = [keras.Input((8,)), keras.Input((8,))]
     seq, h2, c2 = decoder_lstm(dec_in, initial_state=states)

@@ -14,6 +14,7 @@ from onnx_fixtures import TINY_VOCAB, TinyWeights, lstm_step, random_weights, wr
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 from s2s_onnx.runtime.errors import BundleFormatError, InvalidOptionError
 from s2s_onnx.runtime.search import Sampling, StepModel, filtered, length_norm
+from s2s_onnx.runtime.vocab import CleanRules
 
 N_IN, N_OUT, HIDDEN = TINY_VOCAB.num_encoder_tokens, TINY_VOCAB.num_decoder_tokens, 5
 TEXTS = ["", "a", "abc", "gfedcba", "bad", "cafe", "dee", "g", "ab", "fg", "cab", "ace", "bed", "age", "egg"]
@@ -165,7 +166,7 @@ def test_beam_search_memory_is_bounded(tiny, tmp_path: Path) -> None:
 
 def _first_step_probs(model: Seq2SeqModel, text: str) -> np.ndarray:
     step = StepModel(model.bundle)
-    x = model.bundle.encoder_input([TINY_VOCAB.clean(text, allow_empty=True)])
+    x = model.bundle.encoder_input([TINY_VOCAB.clean(text, CleanRules(allow_empty=True))])
     probs, _ = step.step(np.array([TINY_VOCAB.start_id]), step.encode(x))
     return probs[0].astype(np.float64)
 

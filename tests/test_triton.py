@@ -15,7 +15,7 @@ pytest.importorskip("onnx")
 
 from triton_check import check_decodes, parse_pbtxt
 
-from s2s_onnx.export.triton import TritonSettings, write_triton_repository
+from s2s_onnx.export.graphs.triton import TritonSettings, write_triton_repository
 from s2s_onnx.runtime import BundleFormatError, InvalidOptionError, Seq2SeqModel, default_model_path
 
 

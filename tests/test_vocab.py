@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from s2s_onnx.runtime import DataFormatError, InputTooLongError, UnknownCharacterError, Vocabulary
+from s2s_onnx.runtime import CleanRules, DataFormatError, InputTooLongError, UnknownCharacterError, Vocabulary
 
 
 @pytest.fixture()
@@ -51,14 +51,14 @@ def test_unknown_characters_are_listed(small: Vocabulary) -> None:
         small.clean("abzq")
     assert info.value.characters == ("q", "z")
     assert "'q', 'z'" in str(info.value) and "unknown=" in str(info.value)
-    assert small.clean("azb", unknown="skip") == list("ab")
-    assert small.clean("azb", unknown="replace") == list("a b")
+    assert small.clean("azb", CleanRules(unknown="skip")) == list("ab")
+    assert small.clean("azb", CleanRules(unknown="replace")) == list("a b")
 
 
 def test_too_long_and_truncate(small: Vocabulary) -> None:
     with pytest.raises(InputTooLongError, match="at most 3"):
         small.clean("abab")
-    assert small.clean("abab", truncate=True) == list("aba")
+    assert small.clean("abab", CleanRules(truncate=True)) == list("aba")
 
 
 def test_non_string_is_type_error(small: Vocabulary) -> None:
@@ -122,8 +122,8 @@ def test_word_vocabulary_from_pairs_and_plain_json() -> None:
     assert again == vocab
     with pytest.raises(UnknownCharacterError, match="words the model does not know: 'later'"):
         vocab.clean("go later")
-    assert vocab.clean("go later", unknown="skip") == ["go"]
-    assert vocab.clean("go later", unknown="replace") == ["go", ""]
+    assert vocab.clean("go later", CleanRules(unknown="skip")) == ["go"]
+    assert vocab.clean("go later", CleanRules(unknown="replace")) == ["go", ""]
 
 
 def test_embedding_vocabulary_pads_with_id_zero_and_sparse_targets() -> None:

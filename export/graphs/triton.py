@@ -13,11 +13,9 @@ Needs ``onnx`` (the ``quantize`` or ``export`` extra), not TensorFlow.
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import onnx
@@ -25,9 +23,10 @@ from onnx import TensorProto, numpy_helper
 
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.config import BundleConfig
-from s2s_onnx.runtime.errors import BundleFormatError, InvalidOptionError
+from s2s_onnx.runtime.errors import BundleFormatError
 
-from .writing import atomic_directory
+from ..options import TritonSettings
+from ..writing import atomic_directory
 
 TRITON_TYPES = {
     TensorProto.FLOAT: "TYPE_FP32",
@@ -37,41 +36,15 @@ TRITON_TYPES = {
     TensorProto.INT32: "TYPE_INT32",
     TensorProto.BOOL: "TYPE_BOOL",
 }
-MAX_TRITON_BATCH = 4096
 CLIENT_SOURCE = Path(__file__).with_name("triton_client.py")  # copied as client.py
-
-
-@dataclass(frozen=True)
-class TritonSettings:
-    """The model's name in the repository, Triton's batch limit and queue delay, and its instances."""
-
-    name: str = "s2s"
-    max_batch_size: int = 64
-    max_queue_delay_us: int = 2000
-    instances: int = 1
-    kind: Literal["KIND_CPU", "KIND_GPU"] = "KIND_CPU"
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", self.name):
-            raise InvalidOptionError(
-                f"model name {self.name!r}: use letters, digits, '_' or '-', starting with a letter"
-            )
-        for field_name, low, high in (
-            ("max_batch_size", 1, MAX_TRITON_BATCH),
-            ("max_queue_delay_us", 0, 10_000_000),
-            ("instances", 1, 256),
-        ):
-            value = getattr(self, field_name)
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise InvalidOptionError(f"{field_name} must be a whole number from {low} to {high}, not {value!r}")
 
 
 def batchable_greedy(model: onnx.ModelProto, max_length: int) -> onnx.ModelProto:
     """``greedy.onnx`` with its scalar inputs turned into constants: every input then starts with the batch."""
     graph = model.graph
     constants = {
-        names.GREEDY_MAX_LENGTH: np.array(max_length, dtype=np.int64),
-        names.GREEDY_STOP_AT_END: np.array(True),
+        names.FUSED_MAX_LENGTH: np.array(max_length, dtype=np.int64),
+        names.FUSED_STOP_AT_END: np.array(True),
     }
     present = {i.name for i in graph.input}
     if not set(constants) <= present or names.ENCODER_INPUT not in present:

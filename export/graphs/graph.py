@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import onnx
 
 from s2s_onnx.runtime.errors import ConversionError
-from s2s_onnx.runtime.inspect import op_counts
+from s2s_onnx.runtime.onnx_scan import op_counts
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from s2s_onnx.runtime.config import BundleConfig
-from s2s_onnx.runtime.vocab import UnknownPolicy
+from s2s_onnx.runtime.vocab import CleanRules, UnknownPolicy
 
 HERE = Path(__file__).resolve().parent
 MODEL_NAME = HERE.name  # the directory is the model
@@ -34,7 +34,8 @@ def load_config(path: Path = HERE / "s2s_config.json") -> BundleConfig:
 def encode(config: BundleConfig, texts: Sequence[str], unknown: UnknownPolicy = "error") -> dict[str, np.ndarray]:
     """The model's input for ``texts``, padded to the maximum encoder length as ``config.pbtxt`` says."""
     vocab = config.vocabulary
-    clean = [vocab.clean(t, unknown=unknown, truncate=False, allow_empty=False) for t in texts]
+    rules = CleanRules(unknown=unknown)
+    clean = [vocab.clean(t, rules) for t in texts]
     return {"encoder_inputs": vocab.encode_sources(clean, ids=config.model.input == "ids")}
 
 
@@ -65,8 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("texts", nargs="+")
     parser.add_argument("--url", default="localhost:8000", help="Triton's HTTP address")
     args = parser.parse_args(argv)
-    for text in translate(args.url, args.texts):
-        print(text)
+    try:
+        import tritonclient.http  # noqa: F401
+    except ModuleNotFoundError:
+        print("client.py: error: tritonclient is not installed; pip install 'tritonclient[http]'", file=sys.stderr)
+        return 2
+    try:
+        for text in translate(args.url, args.texts):
+            print(text)
+    except Exception as exc:  # a client script: one line, never a traceback
+        print(f"client.py: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -21,36 +21,21 @@ from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.config import BundleConfig
 from s2s_onnx.runtime.errors import ParityError, VocabularyMismatchError
-from s2s_onnx.runtime.inspect import op_counts
+from s2s_onnx.runtime.onnx_scan import op_counts
 from s2s_onnx.runtime.sessions import SessionConfig
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .graph import check_recurrent_ops, name_dynamic_axes, rename_inputs, rename_outputs
-from .parity import DEFAULT_TOLERANCE, ParityReport, check_onnx
-from .progress import Progress
-from .writing import atomic_directory, check_target, sha256_of
+from ..graphs.graph import check_recurrent_ops, name_dynamic_axes, rename_inputs, rename_outputs
+from ..options import DEFAULT_OPSET, ConvertOptions
+from ..progress import Progress
+from ..writing import atomic_directory, check_target, sha256_of
+from .parity import ParityReport, check_onnx
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_OPSET = 17
 
 # A cuDNN LSTM graph does not convert: keep TensorFlow on the CPU even on a GPU host.
 with contextlib.suppress(RuntimeError, ValueError):
     tf.config.set_visible_devices([], "GPU")
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    """Everything ``convert`` can be told besides the model, the output and the vocabulary."""
-
-    opset: int = DEFAULT_OPSET
-    verify: bool = True
-    sentences: tuple[str, ...] = ()  # real inputs (e.g. from the pairs file) for the parity check
-    tolerance: float = DEFAULT_TOLERANCE
-    fused: bool = False
-    force: bool = False
-    progress: bool = False
-    decoder_model: Path | None = None  # with it, model_file is the inference encoder model of a saved pair
 
 
 @dataclass(frozen=True)
@@ -141,9 +126,9 @@ def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOpt
     bar.stage("converted with tf2onnx")
     graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
     if options.fused:
-        from .fused import build_greedy
-        from .fused_beam import build_beam
-        from .fused_weights import decoder_weights
+        from ..graphs.fused import build_greedy
+        from ..graphs.fused_beam import build_beam
+        from ..graphs.fused_weights import decoder_weights
 
         weights = decoder_weights(models.spec)
         graphs[names.GREEDY_NAME] = build_greedy(encoder, weights, vocabulary, options.opset)
@@ -202,7 +187,9 @@ def _verify(work: Path, training_model: object, models: InferenceModels, options
     if not report.ok:
         raise ParityError("ONNX and Keras disagree; nothing was written.\n" + report.format())
     rows = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in report.reference)
-    text = f'{{\n "made_by": "the Keras example\'s decode_sequence loop",\n "decodes": [\n{rows}\n ]\n}}\n'
+    inputs = json.dumps(options.inputs if report.real_inputs else names.REFERENCE_RANDOM)
+    head = f'"made_by": "the Keras example\'s decode_sequence loop",\n "inputs": {inputs}'
+    text = f'{{\n {head},\n "decodes": [\n{rows}\n ]\n}}\n'
     (work / names.REFERENCE_NAME).write_text(text, encoding="utf-8")
     return report
 

@@ -4,17 +4,21 @@ batch as soon as it is decoded, and keep going past bad lines when asked (runtim
 from __future__ import annotations
 
 import json
+import os
+import select
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO, TypeVar
 
-from .decoding import Cancellation
-from .errors import InputEncodingError, S2SError
-from .model import DecodeResult, Seq2SeqModel
+from ..decoding import Cancellation
+from ..errors import InputEncodingError, S2SError
+from ..model import DecodeResult, Seq2SeqModel
 
 T = TypeVar("T")
 MAX_LINE_BYTES = 1 << 20  # a longer line is an error (models take far shorter inputs), not a memory hazard
+READ_BYTES = 1 << 16
 
 
 class LineError(S2SError, ValueError):
@@ -31,23 +35,84 @@ def argument_lines(texts: Iterable[str]) -> Iterator[tuple[int, str | S2SError]]
             yield number, text
 
 
-def stream_lines(stream: BinaryIO) -> Iterator[tuple[int, str | S2SError]]:
-    """Lines of a byte stream as they arrive, decoded strictly as UTF-8; bad ones become errors."""
+def stream_lines(stream: BinaryIO) -> Iterator[tuple[int, str | S2SError] | None]:
+    """Lines of a byte stream as they arrive, decoded strictly as UTF-8 (bad ones become errors), and ``None``
+    whenever the input pauses: a pipe or terminal with nothing more to read right now, so that what is pending
+    can be answered while the writer waits for it."""
     number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
+    for raw in _raw_lines(stream):
+        if raw is None:
+            yield None
+            continue
         number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the over-long line
-                raw = stream.readline(MAX_LINE_BYTES)
+        if raw is TOO_LONG:
             yield number, LineError(f"line is longer than {MAX_LINE_BYTES} bytes")
             continue
         try:
             yield number, raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             yield number, InputEncodingError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+
+
+TOO_LONG = b"\0too long"  # stands for a line over MAX_LINE_BYTES (its bytes are dropped as they arrive)
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """Raw lines (``TOO_LONG`` for an over-long one), with ``None`` when a pipe or terminal pauses."""
+    fd = _pollable_fd(stream)
+    if fd is None:
+        yield from _file_lines(stream)
+        return
+    buffer, skipping = bytearray(), False
+    while True:
+        end = buffer.find(b"\n")
+        if end >= 0:
+            line = bytes(buffer[: end + 1])
+            del buffer[: end + 1]
+            if not skipping:
+                yield TOO_LONG if len(line) > MAX_LINE_BYTES + 1 else line
+            skipping = False
+            continue
+        if len(buffer) > MAX_LINE_BYTES:
+            if not skipping:
+                yield TOO_LONG
+            buffer.clear()
+            skipping = True
+        if not select.select([fd], [], [], 0)[0]:
+            yield None  # nothing more to read right now
+        chunk = os.read(fd, READ_BYTES)
+        if not chunk:
+            if buffer and not skipping:
+                yield TOO_LONG if len(buffer) > MAX_LINE_BYTES else bytes(buffer)
+            return
+        buffer += chunk
+
+
+def _pollable_fd(stream: BinaryIO) -> int | None:
+    """The file descriptor of a pipe, socket or terminal that ``select`` can poll (None for regular files,
+    in-memory streams and platforms whose ``select`` takes only sockets)."""
+    if os.name == "nt":
+        return None
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) else None
+
+
+def _file_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Raw lines of a regular file or an in-memory stream (which never make a reader wait)."""
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the over-long line
+                raw = stream.readline(MAX_LINE_BYTES)
+            yield TOO_LONG
+            continue
+        yield raw
 
 
 def interruptible(work: Callable[[], T], cancel: Cancellation) -> T:
@@ -94,37 +159,38 @@ class LineTranslator:
     unit: str = "line"  # what the error messages call an input: "line" (stdin) or "argument"
     failures: list[str] = field(default_factory=list)
     cancel: Cancellation = field(default_factory=Cancellation)
-    _pending: list[tuple[int, str]] = field(default_factory=list)
+    _pending: list[tuple[str, list[int]]] = field(default_factory=list)
 
-    def run(self, lines: Iterable[tuple[int, str | S2SError]]) -> None:
-        for number, item in lines:
-            error = item if isinstance(item, S2SError) else self._check(item)
-            if error is None and isinstance(item, str):
-                self._pending.append((number, item))
-                if len(self._pending) >= self.batch_size:
-                    self.flush()
+    def run(self, lines: Iterable[tuple[int, str | S2SError] | None]) -> None:
+        """Translate ``lines`` (``None``: the input paused, so answer what is pending now)."""
+        for line in lines:
+            if line is None:
+                self.flush()
                 continue
-            self.flush()
-            self._fail(number, item if isinstance(item, str) else None, error)
+            number, item = line
+            if isinstance(item, S2SError):
+                self.flush()
+                self._fail(number, None, item)
+                continue
+            try:
+                ids = self.model.prepare(item)
+            except S2SError as exc:
+                self.flush()
+                self._fail(number, item, exc)
+                continue
+            self._pending.append((item, ids))
+            if len(self._pending) >= self.batch_size:
+                self.flush()
         self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        texts = [text for _, text in self._pending]
-        results = interruptible(lambda: self.model.decode(texts, cancel=self.cancel), self.cancel)
+        texts = [text for text, _ in self._pending]
+        rows = [ids for _, ids in self._pending]
+        results = interruptible(lambda: self.model.decode_ids(rows, cancel=self.cancel), self.cancel)
         self._write([self._format(text, result) for text, result in zip(texts, results, strict=True)])
         self._pending.clear()
-
-    def _check(self, text: str) -> S2SError | None:
-        options = self.model.options
-        try:
-            self.model.vocabulary.clean(
-                text, unknown=options.unknown, truncate=options.truncate, allow_empty=options.allow_empty
-            )
-        except S2SError as exc:
-            return exc
-        return None
 
     def _fail(self, number: int, text: str | None, error: S2SError | None) -> None:
         message = f"{self.unit} {number}: {error}"

@@ -1,6 +1,6 @@
 """Regenerate the built-in dates bundle shipped in ``s2s_onnx/runtime/assets/dates``.
 
-    python -m s2s_onnx.export.builtin [--out runtime/assets/dates] [--model MODEL.keras]
+    python -m s2s_onnx.export.tf.builtin [--out runtime/assets/dates] [--model MODEL.keras]
 
 Trains with the defaults of ``train --task dates`` (or takes ``--model``, a model trained that way, with its
 ``vocabulary.json`` beside it) and converts it with ``--fused`` and parity verification, so the shipped model
@@ -19,7 +19,7 @@ from pathlib import Path
 from s2s_onnx.models import dates
 from s2s_onnx.models.realistic_dates import realistic_pairs
 
-from .commands import load_vocabulary
+from ..commands import load_vocabulary
 from .convert import ConvertOptions, convert
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ def train_default(directory: Path) -> Path:
     return result.model_path or directory / "model.keras"
 
 
+BUILTIN_INPUTS = "date spellings of the README and the realistic set"  # reference.json's "inputs"
+
+
 def parity_sentences() -> tuple[str, ...]:
     """The README's samples first, then realistic spellings: the inputs of ``reference.json``."""
     return (*dates.SAMPLE_INPUTS, *realistic_pairs(200, seed=7)[0])
@@ -45,7 +48,9 @@ def build(out: Path, model_file: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         source = model_file if model_file is not None else train_default(Path(tmp))
         vocab = load_vocabulary(source.parent / "vocabulary.json")
-        options = ConvertOptions(fused=True, force=True, sentences=parity_sentences(), progress=True)
+        options = ConvertOptions(
+            fused=True, force=True, sentences=parity_sentences(), inputs=BUILTIN_INPUTS, progress=True
+        )
         result = convert(source, out, vocab, options)
     if result.report is not None:
         logger.info("%s", result.report.format())

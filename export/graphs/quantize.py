@@ -20,48 +20,28 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import onnx
 
+from s2s_onnx.models.quality import chrf, exact_match
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.config import BundleConfig
 from s2s_onnx.runtime.errors import S2SError
 from s2s_onnx.runtime.model import DecodeResult, Seq2SeqModel
 from s2s_onnx.runtime.options import DecodeOptions
+from s2s_onnx.runtime.vocab import random_texts
 
+from ..options import QuantizeOptions
+from ..writing import atomic_directory, check_target
 from .graph import gemm_to_matmul
-from .quality import chrf, exact_match
-from .writing import atomic_directory, check_target
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MIN_IDENTICAL = 0.99
 
 
 class QuantizationRefusedError(S2SError, ValueError):
     """The int8 bundle decodes too differently from the fp32 one; nothing was written."""
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """One quantization scheme and how it is judged."""
-
-    # False: one scale per weight matrix. On the canonical model's 2,000 held-out pairs per-tensor kept more
-    # decodes identical to fp32 than per-channel (89.4 % vs 84.0 %) and ran faster (1.82x vs 1.60x fp32); the
-    # dates model keeps 100 % with either. True: one scale per output column (gate unit).
-    per_channel: bool = False
-    weight_type: Literal["int8", "uint8"] = "int8"
-    reduce_range: bool = False  # 7-bit weights (helps some CPUs without VNNI)
-    min_identical: float = DEFAULT_MIN_IDENTICAL  # share of decodes that must equal fp32's
-    force: bool = False
-
-    def scheme(self) -> str:
-        return (
-            f"dynamic {self.weight_type}, {'per-channel' if self.per_channel else 'per-tensor'}"
-            f"{', reduced range' if self.reduce_range else ''}"
-        )
 
 
 @dataclass(frozen=True)
@@ -74,22 +54,26 @@ class QuantizeReport:
     exact_match: dict[str, float] | None = None  # {"fp32": %, "int8": %} against reference targets
     chrf: dict[str, float] | None = None
     fused_loop: str = ""  # how the int8 greedy.onnx loop is built
+    inputs: str = "given texts"  # what the decodes were: "pairs from --data", "held-out inputs", "random strings"
+    identical_random: float | None = None  # the same share on random token strings: a second, harsher number
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def format(self) -> str:
         lines = [
-            f"quantized ({self.scheme}): {self.identical:.1%} of {self.decodes} decodes identical to fp32, "
-            f"{self.speedup:.2f}x the fp32 speed at batch 1",
+            f"quantized ({self.scheme}): {self.identical:.1%} of {self.decodes} decodes of {self.inputs} identical "
+            f"to fp32, {self.speedup:.2f}x the fp32 speed at batch 1",
         ]
+        if self.identical_random is not None:
+            lines.append(f"  on random token strings (no model sees these): {self.identical_random:.1%} identical")
         if self.fused_equals_steps is not None:
             lines.append(
                 f"  int8 fused vs int8 step loop: {self.fused_equals_steps:.1%} identical (loop: {self.fused_loop})"
             )
         if self.exact_match and self.chrf:
             lines.append(
-                f"  exact match {self.exact_match['int8']:.2f}% (fp32 {self.exact_match['fp32']:.2f}%), "
+                f"  exact match {self.exact_match['int8']:.1%} (fp32 {self.exact_match['fp32']:.1%}), "
                 f"chrF {self.chrf['int8']:.2f} (fp32 {self.chrf['fp32']:.2f})"
             )
         return "\n".join(lines)
@@ -177,40 +161,54 @@ def quantize(
     config = BundleConfig.load(source)
     check_target(target, opts.force)
     fp32 = Seq2SeqModel.load(source, threads=1)
-    inputs = texts if texts is not None else reference_texts(fp32)
+    inputs, kind = (texts, "pairs from --data") if texts is not None else reference_texts(fp32)
     with atomic_directory(target, opts.force) as work:
         loop = quantize_bundle_graphs(source, work, config, opts)
         if (source / names.REFERENCE_NAME).is_file():
             shutil.copy(source / names.REFERENCE_NAME, work / names.REFERENCE_NAME)
         config.save(work)
-        report = measure(fp32, Seq2SeqModel.load(work, threads=1), inputs, targets, opts.scheme())
-        report = dataclasses.replace(report, fused_loop=loop)
+        int8 = Seq2SeqModel.load(work, threads=1)
+        report = measure(fp32, int8, inputs, targets, opts.scheme())
+        second = None
+        if kind != RANDOM:
+            noise = random_texts(fp32.vocabulary, np.random.default_rng(0), len(inputs), shortest=1)
+            second = _share_equal(fp32.decode(noise, LENIENT), int8.decode(noise, LENIENT))
+        report = dataclasses.replace(report, fused_loop=loop, inputs=kind, identical_random=second)
         if report.identical < opts.min_identical:
-            raise QuantizationRefusedError(
-                f"int8 ({opts.scheme()}) kept only {report.identical:.1%} of {report.decodes} decodes identical "
-                f"(required {opts.min_identical:.1%}); nothing was written. Try another scheme (--per-channel, "
-                "--weight-type uint8, --reduce-range), check real inputs (--data), or accept it with --min-identical 0"
-            )
+            raise QuantizationRefusedError(_refusal(report, opts))
         provenance = {**config.provenance, "quantization": report.to_dict()}
         dataclasses.replace(config, provenance=provenance).save(work)
     return report
 
 
-def reference_texts(model: Seq2SeqModel, count: int = 256) -> list[str]:
-    """The inputs parity checked at conversion (``reference.json``: real sentences when ``convert`` had them);
-    random token sequences only for a bundle without it (their decodes are far less stable under int8)."""
+RANDOM = names.REFERENCE_RANDOM
+LENIENT = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64)
+
+
+def _refusal(report: QuantizeReport, opts: QuantizeOptions) -> str:
+    other = "--per-tensor" if opts.per_channel else "--per-channel"
+    hint = " (the bundle holds no real inputs: pass --data PAIRS_FILE for inputs like the model's own)"
+    return (
+        f"int8 ({opts.scheme()}) kept only {report.identical:.1%} of {report.decodes} decodes of {report.inputs} "
+        f"identical (required {opts.min_identical:.1%}); nothing was written. Try another scheme ({other}, "
+        f"--weight-type uint8, --reduce-range), or accept it with --min-identical 0"
+        f"{hint if report.inputs == RANDOM else ''}"
+    )
+
+
+def reference_texts(model: Seq2SeqModel, count: int = 256) -> tuple[list[str], str]:
+    """The inputs parity checked at conversion (``reference.json``) when they were real ones (from the pairs file
+    or the held-out pairs saved beside a model that ``s2s-onnx train`` wrote), and what they are; random token
+    strings otherwise (their decodes are far less stable under int8 than real inputs')."""
     import json
 
     path = model.path / names.REFERENCE_NAME
     if path.is_file():
-        decodes = json.loads(path.read_text(encoding="utf-8"))["decodes"]
-        return list(dict.fromkeys(d["text"] for d in decodes))[:count]
-    logger.warning("%s has no %s; checking int8 on random inputs (pass --data for real ones)", model.path, path.name)
-    vocab = model.vocabulary
-    tokens = [t for t in vocab.input_chars if t]
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, vocab.max_encoder_len + 1, size=count)
-    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]
+        reference = json.loads(path.read_text(encoding="utf-8"))
+        if reference.get("inputs", RANDOM) != RANDOM:
+            return list(dict.fromkeys(d["text"] for d in reference["decodes"]))[:count], str(reference["inputs"])
+    logger.warning("%s holds no real inputs; checking int8 on random strings (pass --data for real ones)", model.path)
+    return random_texts(model.vocabulary, np.random.default_rng(0), count, shortest=1), names.REFERENCE_RANDOM
 
 
 def _essence(results: list[DecodeResult]) -> list[tuple[tuple[int, ...], str]]:
@@ -224,7 +222,7 @@ def _share_equal(a: list[DecodeResult], b: list[DecodeResult]) -> float:
 def measure(
     fp32: Seq2SeqModel, int8: Seq2SeqModel, texts: list[str], targets: list[str] | None, scheme: str
 ) -> QuantizeReport:
-    options = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64)
+    options = LENIENT
     base = fp32.decode(texts, options)
     quantized = int8.decode(texts, options)
     fused_vs_steps = None

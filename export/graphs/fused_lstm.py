@@ -169,7 +169,7 @@ def build_greedy_lstm(encoder: onnx.ModelProto, step: LstmStep, opset: int) -> o
     start = outer.one("Expand", [outer.const("start", np.array([[step.start]], np.int64)), row])
     seen0 = outer.one("ConstantOfShape", [row], value=helper.make_tensor("v", I64, [1], [0]))
     body = lstm_body(step, stop_threshold(outer, step.end), opset)
-    loop_inputs = [names.GREEDY_MAX_LENGTH, outer.const("true", np.array(True)), *states, start, seen0]
+    loop_inputs = [names.FUSED_MAX_LENGTH, outer.const("true", np.array(True)), *states, start, seen0]
     logits = outer.squeeze(outer.op("Loop", loop_inputs, len(states) + 3, body=body)[-1], 1)
     tokens = outer.one("ArgMax", [logits], axis=2, keepdims=0)
     result_nodes = token_results(outer, step.perm, tokens, logits)

@@ -1,32 +1,18 @@
-"""``s2s-onnx inspect``: what the seed used netron for, in the terminal. Needs only onnxruntime."""
+"""``s2s-onnx inspect``: a bundle's graphs, operators, vocabulary and provenance in the terminal (what netron
+shows, and more). Needs only onnxruntime."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import onnxruntime as ort
 
-from . import config as names
-from .architecture import Architecture
-from .bundle import Bundle
-
-
-def op_counts(model: Any) -> Counter[str]:
-    """Operator counts of an ``onnx.ModelProto``, subgraphs (``Loop`` bodies) included."""
-    counts: Counter[str] = Counter()
-
-    def walk(graph: Any) -> None:
-        for node in graph.node:
-            counts[node.op_type] += 1
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    walk(attr.g)
-
-    walk(model.graph)
-    return counts
+from .. import config as names
+from ..architecture import Architecture
+from ..bundle import Bundle
+from ..onnx_scan import op_counts
 
 
 def file_op_counts(path: Path) -> Counter[str]:

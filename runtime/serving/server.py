@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
@@ -28,8 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .batching import MAX_TIMEOUT_S, BatchingOptions, DynamicBatcher
-from .errors import (
+from ..errors import (
     BatcherClosedError,
     InvalidOptionError,
     OptionTypeError,
@@ -37,13 +36,16 @@ from .errors import (
     RequestTimeoutError,
     S2SError,
 )
+from ..model import DecodeResult, Seq2SeqModel
+from ..options import (
+    DecodeOptions,
+)
+from .batching import BatchingOptions, DynamicBatcher
+from .limits import ServerLimits
 from .metrics import ServerMetrics
-from .model import DecodeResult, Seq2SeqModel
-from .options import MAX_BATCH_SIZE, MAX_BEAM_SIZE, MAX_LENGTH_LIMIT, DecodeOptions, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 2**30
 EXAMPLE_BODY = '{"text": "..."}'
 REQUEST_OPTIONS = (
     "max_length",
@@ -59,25 +61,6 @@ REQUEST_OPTIONS = (
     "top_p",
     "seed",
 )
-
-
-@dataclass(frozen=True)
-class ServerLimits:
-    """Bounds on one request: body bytes, texts, tokens generated per text (``None``: the bundle's own cap,
-    ``max_decoder_len + 1``), beams; and how long shutdown waits for queued requests."""
-
-    max_body_bytes: int = 64 * 1024
-    max_texts: int = 64
-    max_length: int | None = None
-    max_beam_size: int = 8
-    drain_timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        check_int("max_body_bytes", self.max_body_bytes, MAX_BODY_BYTES)
-        check_int("max_texts", self.max_texts, MAX_BATCH_SIZE)
-        check_int("max_length", self.max_length, MAX_LENGTH_LIMIT, optional=True)
-        check_int("max_beam_size", self.max_beam_size, MAX_BEAM_SIZE)
-        check_number("drain_timeout_s", self.drain_timeout_s, 0.0, MAX_TIMEOUT_S)
 
 
 class RequestError(S2SError, ValueError):

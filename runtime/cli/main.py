@@ -1,9 +1,10 @@
 """The ``s2s-onnx`` command line: ``parse_args()`` + ``run()``.
 
 Each package owns its subcommands in a ``commands`` module (``register(subparsers)`` adds them, each parser's
-``handler`` runs them); this module only assembles them. Those modules import nothing heavy at module level:
-``translate`` and ``inspect`` need only the runtime, and the others import the ``export`` extra when they run,
-saying how to install it when it is missing.
+``handler`` runs them; ``onnx_only`` marks those that need only the ``quantize`` extra); this module only
+assembles them. ``-v/--verbose`` goes before or after the subcommand. Those modules import nothing heavy at
+module level: ``translate`` and ``inspect`` need only the runtime, and the others import their extra when they
+run, saying how to install it when it is missing.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import NoReturn
 
-from .errors import S2SError, install_hint
+from ..errors import S2SError, install_hint
 
 # Layer order: runtime <- models <- export <- benchmarks. Named, not imported, so the runtime depends on none.
 COMMAND_MODULES = (
-    "s2s_onnx.runtime.commands",
+    "s2s_onnx.runtime.cli.commands",
     "s2s_onnx.models.commands",
     "s2s_onnx.export.commands",
     "s2s_onnx.benchmarks.commands",
 )
-HEAVY_MODULES = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "h5py", "tqdm", "matplotlib")
+HEAVY_MODULES = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "ml_dtypes", "h5py", "tqdm", "matplotlib")
+QUANTIZE_MODULES = ("onnx", "ml_dtypes")  # all that a command with ``onnx_only`` set needs (the 'quantize' extra)
 
 
 def _version() -> str:
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         if top in HEAVY_MODULES:
-            raise install_hint("export", top) from exc
+            extra = "quantize" if top in QUANTIZE_MODULES and getattr(args, "onnx_only", False) else "export"
+            raise install_hint(extra, top) from exc
         raise
     return code
 

@@ -1,4 +1,4 @@
-"""Translation quality measures that need no extra package: exact match and corpus chrF."""
+"""Translation quality measures that need no extra package (and no TensorFlow): exact match and corpus chrF."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ CHRF_BETA = 2.0
 
 
 def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Share of hypotheses equal to their reference, in percent."""
+    """Share of hypotheses equal to their reference, a fraction from 0 to 1 (chrF, below, is in percent as
+    sacrebleu prints it)."""
     if not references:
         return 0.0
-    return 100.0 * sum(h == r for h, r in zip(hypotheses, references, strict=True)) / len(references)
+    return sum(h == r for h, r in zip(hypotheses, references, strict=True)) / len(references)
 
 
 def _ngrams(text: str, n: int) -> Counter[str]:

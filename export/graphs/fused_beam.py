@@ -115,10 +115,10 @@ def _outer_constants(g: GraphBuilder, tables: GreedyTables, batch: str) -> dict[
         "one_i64": one,
         "five": g.const("five", np.array(5.0)),
         "six": g.const("six", np.array(6.0)),
-        "last_iter": g.one("Sub", [names.GREEDY_MAX_LENGTH, one]),
+        "last_iter": g.one("Sub", [names.FUSED_MAX_LENGTH, one]),
         "k_last": g.one("Sub", [k, one_1d]),
     }
-    max_len = g.one("Cast", [names.GREEDY_MAX_LENGTH], to=F64)
+    max_len = g.one("Cast", [names.FUSED_MAX_LENGTH], to=F64)
     c["best_norm"] = g.one("Pow", [g.one("Div", [g.one("Add", [max_len, c["five"]]), c["six"]]), LENGTH_PENALTY])
     rows = g.one("Range", [c["zero_i64"], g.squeeze(batch, 0), one])
     c["row_base"] = g.unsqueeze(g.one("Mul", [rows, BEAM_SIZE]), 1)
@@ -148,7 +148,7 @@ def build_beam(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabul
     start = _initial(g, tables, c, batch, states0)
     body = beam_body(tables, c, opset)
     true = g.const("true", np.array(True))
-    scans = g.op("Loop", [names.GREEDY_MAX_LENGTH, true, *start], len(start) + len(BEAM_OUTPUTS), body=body)
+    scans = g.op("Loop", [names.FUSED_MAX_LENGTH, true, *start], len(start) + len(BEAM_OUTPUTS), body=body)
     scans = scans[len(start) :]
     perm = g.const("perm", tables.perm)
     g.nodes.append(helper.make_node("Gather", [perm, scans[0]], [BEAM_OUTPUTS[0]], axis=0))
@@ -159,7 +159,7 @@ def build_beam(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabul
         "s2s_beam",
         [
             encoder_input_info(encoder),
-            helper.make_tensor_value_info(names.GREEDY_MAX_LENGTH, I64, []),
+            helper.make_tensor_value_info(names.FUSED_MAX_LENGTH, I64, []),
             helper.make_tensor_value_info(BEAM_SIZE, I64, []),
             helper.make_tensor_value_info(LENGTH_PENALTY, F64, []),
         ],

@@ -151,7 +151,7 @@ def end_test(body: GraphBuilder, token: str, threshold: str) -> tuple[str, str]:
 def stop_threshold(outer: GraphBuilder, end: int) -> str:
     """The :func:`end_test` threshold: the end position, or one past it (never reached) without ``stop_at_end``."""
     end_at, never = np.array(end, np.int64), np.array(end + 1, np.int64)
-    return outer.one("Where", [names.GREEDY_STOP_AT_END, outer.const("end", end_at), outer.const("never", never)])
+    return outer.one("Where", [names.FUSED_STOP_AT_END, outer.const("end", end_at), outer.const("never", never)])
 
 
 def body_graph(g: GraphBuilder, name: str, state: list[ValueSpec], scans: list[ValueSpec]) -> onnx.GraphProto:
@@ -226,7 +226,7 @@ def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tupl
     seen0 = outer.one("ConstantOfShape", [batch], value=helper.make_tensor("v", I64, [1], [0]))
     body = loop_body(tables, constants, outer.opset)
     true = outer.const("true", np.array(True))
-    loop_inputs = [names.GREEDY_MAX_LENGTH, true, *states0, start_tokens, seen0]
+    loop_inputs = [names.FUSED_MAX_LENGTH, true, *states0, start_tokens, seen0]
     logits = outer.op("Loop", loop_inputs, len(states0) + 3, body=body)[-1]
     return outer.one("ArgMax", [logits], axis=2, keepdims=0), logits
 
@@ -243,9 +243,9 @@ def token_results(outer: GraphBuilder, perm: np.ndarray, tokens: str, logits: st
     any_end = outer.one("Cast", [outer.reduce("ReduceMax", is_end, axis=0)], to=TensorProto.BOOL)
     steps = outer.leading_dim(tokens)
     return [
-        helper.make_node("Transpose", [ids], [names.GREEDY_TOKENS], perm=[1, 0]),
-        helper.make_node("Transpose", [chosen], [names.GREEDY_PROBS], perm=[1, 0]),
-        helper.make_node("Where", [any_end, first_end, steps], [names.GREEDY_LENGTHS]),
+        helper.make_node("Transpose", [ids], [names.FUSED_TOKENS], perm=[1, 0]),
+        helper.make_node("Transpose", [chosen], [names.FUSED_PROBS], perm=[1, 0]),
+        helper.make_node("Where", [any_end, first_end, steps], [names.FUSED_LENGTHS]),
     ]
 
 
@@ -276,13 +276,13 @@ def greedy_graph(
         name,
         [
             encoder_input_info(encoder),
-            helper.make_tensor_value_info(names.GREEDY_MAX_LENGTH, I64, []),
-            helper.make_tensor_value_info(names.GREEDY_STOP_AT_END, BOOL, []),
+            helper.make_tensor_value_info(names.FUSED_MAX_LENGTH, I64, []),
+            helper.make_tensor_value_info(names.FUSED_STOP_AT_END, BOOL, []),
         ],
         [
-            helper.make_tensor_value_info(names.GREEDY_TOKENS, I64, ["batch", "steps"]),
-            helper.make_tensor_value_info(names.GREEDY_PROBS, F32, ["batch", "steps"]),
-            helper.make_tensor_value_info(names.GREEDY_LENGTHS, I64, ["batch"]),
+            helper.make_tensor_value_info(names.FUSED_TOKENS, I64, ["batch", "steps"]),
+            helper.make_tensor_value_info(names.FUSED_PROBS, F32, ["batch", "steps"]),
+            helper.make_tensor_value_info(names.FUSED_LENGTHS, I64, ["batch"]),
         ],
         initializer=inits,
     )

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from .errors import BatcherClosedError, OptionTypeError, QueueFullError, RequestTimeoutError
-from .model import DecodeResult, Seq2SeqModel, as_texts
-from .options import MAX_BATCH_SIZE, DecodeOptions, check_int, check_number
+from ..errors import BatcherClosedError, OptionTypeError, QueueFullError, RequestTimeoutError
+from ..model import DecodeResult, Seq2SeqModel, as_texts
+from ..options import MAX_BATCH_SIZE, DecodeOptions, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,9 @@ class DynamicBatcher:
         if not isinstance(text, str):
             raise OptionTypeError(f"submit takes one text (str), not {type(text).__name__}; use decode() for a list")
         opts = (options if options is not None else self.model.options).replace(**overrides)
-        vocab = self.model.vocabulary
-        clean = vocab.clean(text, unknown=opts.unknown, truncate=opts.truncate, allow_empty=opts.allow_empty)
         wait = self.options.timeout_s if timeout is None else timeout
         check_number("timeout", wait, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
-        request = _Request(vocab.source_ids([clean])[0], opts, concurrent.futures.Future(), time.monotonic() + wait)
+        request = _Request(self.model.prepare(text, opts), opts, concurrent.futures.Future(), time.monotonic() + wait)
         with self._cond:
             if self._closed:
                 self._count("rejected")

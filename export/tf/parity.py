@@ -17,9 +17,10 @@ from s2s_onnx.models.reference import example_decode
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.decoding import decode_fused, decode_steps
-from s2s_onnx.runtime.vocab import Vocabulary
+from s2s_onnx.runtime.vocab import Vocabulary, random_texts
 
-DEFAULT_TOLERANCE = 1e-4
+from ..options import DEFAULT_TOLERANCE
+
 SPLIT_TOLERANCE = 1e-5
 SHORT_LIMIT = 3  # a second decode length, short enough that most rows reach it
 
@@ -34,6 +35,7 @@ class ParityReport:
     decodes_equal: int = 0
     first_mismatch: str = ""
     reference: list[dict[str, Any]] = field(default_factory=list)  # the Keras decodes compared against
+    real_inputs: bool = False  # whether those decodes are of real sentences (else random strings)
 
     @property
     def worst(self) -> float:
@@ -81,7 +83,7 @@ class ParityReport:
         lines = [
             f"parity: {'PASS' if self.ok else 'FAIL'} (tolerance {self.tolerance:.0e})",
             f"  ONNX vs Keras, max |diff| over {self.cases} cases: {diffs}",
-            f"  split (training model vs encoder+step): {self.split_max_abs_diff:.2e} (<= {SPLIT_TOLERANCE:.0e})",
+            f"  inference models vs the model they came from: {self.split_max_abs_diff:.2e} (<= {SPLIT_TOLERANCE:.0e})",
             f"  greedy decodes identical: {self.decodes_equal}/{self.decodes_compared}",
         ]
         if self.first_mismatch:
@@ -136,7 +138,8 @@ def check_onnx(
         inputs.append(bundle.encoder_input(list(sentences)[:64]))
     for x in inputs:
         _compare_tensors(models, bundle, x, rng, report)
-    texts = list(sentences)[:decode_sample] or random_texts(rng, vocab, decode_sample)
+    report.real_inputs = bool(sentences)
+    texts = list(sentences)[:decode_sample] or random_texts(vocab, rng, decode_sample)
     x = bundle.encoder_input(texts)
     for limit in (vocab.max_decoder_len + 1, SHORT_LIMIT):
         keras_decode = example_decode(models.encoder, models.decoder, x, vocab, limit)
@@ -151,10 +154,3 @@ def check_onnx(
             for t, (ids, ended) in zip(texts, expected, strict=True)
         ]
     return report
-
-
-def random_texts(rng: np.random.Generator, vocab: Vocabulary, count: int) -> list[str]:
-    """Random inputs of every length up to the longest, from the known tokens (not the padding token)."""
-    tokens = [t for t in vocab.input_chars if t]
-    lengths = rng.integers(0, vocab.max_encoder_len + 1, size=count)
-    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=n)) for n in lengths]

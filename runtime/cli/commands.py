@@ -1,0 +1,96 @@
+"""The runtime's subcommands, ``translate`` and ``inspect`` (numpy + onnxruntime only)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..bundle import Bundle
+from ..model import Seq2SeqModel
+from ..options import DecodeOptions
+from ..serving.serve import register as register_serve
+from ..vocab import UNKNOWN_POLICIES
+from .arguments import from_args, model_flag, option, positive_int, session_config, session_flags, verbose_flag
+from .inspect import describe
+from .streaming import LineTranslator, argument_lines, stream_lines
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("translate", help="translate texts with an exported bundle (no TensorFlow)")
+    verbose_flag(p)
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to translate (default: one per line on stdin)")
+    model_flag(p)
+    session_flags(p)
+    decoding_flags(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line: text, tokens, probabilities")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="on a bad line print the error to stderr and --error-marker to stdout, go on, and exit 2 at the end",
+    )
+    option(p, "--error-marker", source=(LineTranslator, "marker"), help="what --keep-going prints for a bad line")
+    p.set_defaults(handler=run)
+
+    p = subparsers.add_parser("inspect", help="show a bundle's graphs, operators, vocabulary and provenance")
+    verbose_flag(p)
+    p.add_argument("bundle", type=Path, nargs="?", default=None, help="bundle directory (default: built-in)")
+    p.set_defaults(handler=run)
+    register_serve(subparsers)
+
+
+def decoding_flags(parser: Any) -> None:
+    """The :class:`DecodeOptions` flags of ``translate``."""
+    d = DecodeOptions
+    option(parser, "--batch-size", source=(d, "batch_size"), type=positive_int, help="texts decoded together")
+    cap = "most tokens per text (default: the Keras example's cap)"
+    option(parser, "--max-length", source=(d, "max_length"), type=positive_int, help=cap)
+    option(parser, "--unknown", source=(d, "unknown"), choices=UNKNOWN_POLICIES, help="tokens outside the vocabulary")
+    option(parser, "--truncate", source=(d, "truncate"), action="store_true", help="cut over-long inputs")
+    option(parser, "--allow-empty", source=(d, "allow_empty"), action="store_true", help="decode empty lines")
+    option(parser, "--beam", source=(d, "beam_size"), type=positive_int, metavar="N", help="beam search, N beams")
+    option(parser, "--n-best", source=(d, "num_return"), type=positive_int, metavar="K", help="with --beam: K per text")
+    option(
+        parser, "--length-penalty", source=(d, "length_penalty"), type=float, metavar="ALPHA",
+        help="with --beam: rank by log-prob / ((5+len)/6)**ALPHA",
+    )  # fmt: skip
+    option(parser, "--sample", source=(d, "sampling"), action="store_true", help="draw each token (not argmax)")
+    option(parser, "--temperature", source=(d, "temperature"), type=float, help="with --sample: log-prob divisor")
+    option(parser, "--top-k", source=(d, "top_k"), type=int, help="with --sample: keep the K likeliest (0: all)")
+    option(parser, "--top-p", source=(d, "top_p"), type=float, help="with --sample: smallest set reaching P")
+    option(parser, "--seed", source=(d, "seed"), type=int, help="with --sample: reproducible draws (default: random)")
+
+
+def decode_options(args: argparse.Namespace) -> DecodeOptions:
+    """The CLI's flags as one :class:`DecodeOptions` value."""
+    return from_args(DecodeOptions, args, strategy="steps" if args.steps else "auto")
+
+
+def translate(args: argparse.Namespace) -> int:
+    """Translate the arguments, or stdin line by line; each batch is printed as soon as it is decoded, and what
+    is pending as soon as the input pauses (a terminal or a co-process gets each answer when it waits for it)."""
+    options = decode_options(args)
+    model = Seq2SeqModel.open(args.model, session_config(args), options)
+    translator = LineTranslator(
+        model,
+        sys.stdout.buffer,
+        batch_size=options.batch_size,
+        as_json=args.json,
+        keep_going=args.keep_going,
+        marker=args.marker,
+        err=sys.stderr,
+        unit="argument" if args.texts else "line",
+    )
+    translator.run(argument_lines(args.texts) if args.texts else stream_lines(sys.stdin.buffer))
+    if translator.failures:
+        print(f"s2s-onnx: {len(translator.failures)} line(s) failed (reported above)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "translate":
+        return translate(args)
+    print(describe(Bundle.open(args.bundle)))
+    return 0
