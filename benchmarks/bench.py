@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class BenchSettings:
-    bundle: Path
+    bundle_dir: Path
     keras_file: Path | None = None
     int8_bundle: Path | None = None  # an 's2s-onnx quantize' output of ``bundle``: int8 rows
     batch_sizes: tuple[int, ...] = (1, 8, 64)
@@ -104,7 +104,7 @@ def _rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
     if settings.int8_bundle is not None:
         rows += runtime_rows(Bundle.open(settings.int8_bundle, bench_sessions(settings.threads)), "cpu, int8", True)
     if settings.device == "cuda":
-        cuda = Bundle.open(settings.bundle, bench_sessions(settings.threads, "cuda"))
+        cuda = Bundle.open(settings.bundle_dir, bench_sessions(settings.threads, "cuda"))
         if CUDA in cuda.providers:
             rows += runtime_rows(cuda, "cuda")
         else:
@@ -126,7 +126,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 
 def _settings_record(settings: BenchSettings, bundle: Bundle) -> dict[str, Any]:
     return {
-        "bundle": str(settings.bundle),
+        "bundle": str(settings.bundle_dir),
         "keras_file": str(settings.keras_file) if settings.keras_file else None,
         "batch_sizes": list(settings.batch_sizes),
         "steps": settings.steps,
@@ -197,7 +197,7 @@ def unreliable_note(what: str) -> str:
 
 def benchmark(settings: BenchSettings) -> BenchResult:
     """Time every row on every batch size, check their tokens, and write the table, JSON and plot."""
-    bundle = Bundle.open(settings.bundle, bench_sessions(settings.threads))
+    bundle = Bundle.open(settings.bundle_dir, bench_sessions(settings.threads))
     reference = "s2s-onnx step loop, I/O binding [cpu]"
     rows = _rows(settings, bundle)
     batches = {b: _inputs(bundle, b) for b in settings.batch_sizes}

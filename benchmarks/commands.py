@@ -81,7 +81,7 @@ def bench(args: argparse.Namespace) -> int:
         quiet_frameworks(args.verbose)
 
     settings = BenchSettings(
-        bundle=args.model,
+        bundle_dir=args.model,
         keras_file=args.keras,
         int8_bundle=args.int8,
         batch_sizes=_batch_sizes(args.batch_sizes),
@@ -143,7 +143,7 @@ def loadtest(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise S2SError(f"cannot read --texts {args.texts}: {exc}; give a UTF-8 file, one text per line") from None
     settings = LoadSettings(
-        bundle=args.model,
+        bundle_dir=args.model,
         texts=usable_texts(vocab, texts),
         clients=_batch_sizes(args.clients, "--clients"),
         requests=args.requests,

@@ -50,31 +50,31 @@ def _train(settings: DemoSettings) -> tuple[Any, list[str]]:
     return result, sources
 
 
-def _convert(result: Any, sources: list[str], bundle: Path) -> None:
+def _convert(result: Any, sources: list[str], bundle_dir: Path) -> None:
     from s2s_onnx.export.tf.convert import ConvertOptions, convert
 
     print("[2/5] converting the .h5 to an ONNX bundle with parity verification")
     options = ConvertOptions(fused=True, force=True, sentences=tuple(sources[:128]), progress=True)
-    converted = convert(result.model_path, bundle, result.vocabulary, options)
+    converted = convert(result.model_path, bundle_dir, result.vocabulary, options)
     if converted.report is not None:
         print(converted.report.format())
 
 
-def _translate(bundle: Path) -> None:
+def _translate(bundle_dir: Path) -> None:
     print("[3/5] translating with the TensorFlow-free runtime")
-    model = Seq2SeqModel.load(bundle, threads=1)
+    model = Seq2SeqModel.load(bundle_dir, threads=1)
     for (text, want), iso in zip(dates.SAMPLES, model.translate(list(dates.SAMPLE_INPUTS)), strict=True):
         print(f"      {text!r:<32} -> {iso}  {'ok' if iso == want else 'expected ' + want}")
 
 
-def _time(result: Any, sources: list[str], bundle: Path) -> None:
+def _time(result: Any, sources: list[str], bundle_dir: Path) -> None:
     from s2s_onnx.models.inference import build_inference_models
 
     from .keras_rows import keras_rows
 
     print("[4/5] timing: Keras vs the runtime (one thread, 12 steps, median of 10)")
     keras_all = keras_rows(build_inference_models(result.model), result.vocabulary)
-    loaded = Bundle.open(bundle, bench_sessions(1))
+    loaded = Bundle.open(bundle_dir, bench_sessions(1))
     rows = [r for r in keras_all if not r.slow] + runtime_rows(loaded, "cpu")
     rows.append(floor_row(loaded.architecture))
     batches = {b: result.vocabulary.encode_sources(sources[:b]) for b in (1, 32)}
@@ -112,10 +112,10 @@ def run_demo(settings: DemoSettings) -> Path:
     """Train, save ``.h5``, convert with parity, translate and time; returns the bundle directory."""
     out = prepare_output(settings)
     result, sources = _train(settings)
-    bundle = out / "bundle"
-    _convert(result, sources, bundle)
-    _translate(bundle)
-    _time(result, sources, bundle)
+    bundle_dir = out / "bundle"
+    _convert(result, sources, bundle_dir)
+    _translate(bundle_dir)
+    _time(result, sources, bundle_dir)
     print(f"[5/5] done: everything is in {out.resolve()}")
-    print(f'      try: s2s-onnx translate --model {bundle} "July 4th, 1976"')
-    return bundle
+    print(f'      try: s2s-onnx translate --model {bundle_dir} "July 4th, 1976"')
+    return bundle_dir

@@ -34,8 +34,8 @@ def held_out_pairs(data: Path, trained: int, count: int) -> tuple[list[str], lis
     return [s for s, _ in chosen], [t for _, t in chosen]
 
 
-def int8_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
-    """Quantize ``bundle`` with every scheme of :data:`INT8_SCHEMES` (kept whatever their identical rate) and
+def int8_table(bundle_dir: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
+    """Quantize ``bundle_dir`` with every scheme of :data:`INT8_SCHEMES` (kept whatever their identical rate) and
     return their reports; the first scheme's bundle stays at ``out / "int8"`` for the benchmark's int8 rows."""
     from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
 
@@ -43,7 +43,7 @@ def int8_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) ->
     for index, (name, settings) in enumerate(INT8_SCHEMES.items()):
         target = out / ("int8" if index == 0 else f"int8-{index}")
         options = QuantizeOptions(min_identical=0.0, force=True, **settings)
-        report = quantize(bundle, target, options, texts, targets)
+        report = quantize(bundle_dir, target, options, texts, targets)
         logger.info("%s", report.format())
         rows.append({"scheme": name, **report.to_dict()})
         if index:
@@ -72,7 +72,7 @@ def int8_markdown(rows: list[dict[str, Any]]) -> str:
 BEAMS = (1, 2, 4, 8)
 
 
-def beam_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
+def beam_table(bundle_dir: Path, out: Path, texts: list[str], targets: list[str]) -> list[dict[str, Any]]:
     """Greedy (beam 1) and beam 2/4/8 on the held-out pairs: exact match, chrF, the share of texts the step path's
     search decodes the same as ``beam.onnx``, and the median latency of one sentence at batch 1 on one thread
     (32 sentences, 3 rounds, the two paths interleaved)."""
@@ -82,7 +82,7 @@ def beam_table(bundle: Path, out: Path, texts: list[str], targets: list[str]) ->
     from s2s_onnx.models.quality import chrf, exact_match
     from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 
-    model = Seq2SeqModel.load(bundle, threads=1)
+    model = Seq2SeqModel.load(bundle_dir, threads=1)
     rows = []
     for beam in BEAMS:
         options = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64, beam_size=beam)

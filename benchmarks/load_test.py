@@ -35,7 +35,7 @@ class LoadSettings:
     first), the batching server's settings, onnxruntime threads and decode workers (both modes), and where
     results go."""
 
-    bundle: Path | None
+    bundle_dir: Path | None
     texts: tuple[str, ...]
     clients: tuple[int, ...] = (1, 8, 64)
     requests: int = 2000
@@ -63,9 +63,9 @@ class LoadRun:
     p99_ms: float
 
 
-def default_texts(bundle: Path | None) -> tuple[str, ...]:
+def default_texts(bundle_dir: Path | None) -> tuple[str, ...]:
     """The inputs of the bundle's ``reference.json`` (the built-in bundle has 64)."""
-    directory = Path(bundle) if bundle is not None else default_model_path()
+    directory = Path(bundle_dir) if bundle_dir is not None else default_model_path()
     reference = directory / REFERENCE_NAME
     if not reference.is_file():
         raise DataFormatError(f"{directory} has no {REFERENCE_NAME}; pass --texts FILE (one text per line)")
@@ -139,14 +139,14 @@ def measure(
 
 def sequential_answers(settings: LoadSettings) -> dict[str, str]:
     """What unbatched decoding gives for each text, one call per text."""
-    model = Seq2SeqModel.load(settings.bundle, threads=settings.threads)
+    model = Seq2SeqModel.load(settings.bundle_dir, threads=settings.threads)
     return {text: model.translate(text) for text in dict.fromkeys(settings.texts)}
 
 
 def decode_ceiling(settings: LoadSettings, rounds: int = 3) -> dict[str, float]:
     """Sentences per second of in-process decoding, no HTTP, on the same texts and threads: one at a time and
     in batches of ``max_batch`` (best of ``rounds``). Their ratio bounds what batching can gain."""
-    model = Seq2SeqModel.load(settings.bundle, threads=settings.threads)
+    model = Seq2SeqModel.load(settings.bundle_dir, threads=settings.threads)
     texts = list(settings.texts[: 16 * settings.max_batch])
     rates = {}
     for size in (1, settings.max_batch):
@@ -164,7 +164,7 @@ def decode_ceiling(settings: LoadSettings, rounds: int = 3) -> dict[str, float]:
 def load_test(settings: LoadSettings) -> list[LoadRun]:
     """Both modes at every client count; logs each run as it ends."""
     expected = sequential_answers(settings)
-    model_args = [] if settings.bundle is None else ["--model", str(settings.bundle)]
+    model_args = [] if settings.bundle_dir is None else ["--model", str(settings.bundle_dir)]
     common = [*model_args, "--threads", str(settings.threads), "--workers", str(settings.workers)]
     common += ["--max-queue", str(max(1024, 2 * max(settings.clients)))]
     modes = {
@@ -221,7 +221,12 @@ def write_results(settings: LoadSettings, runs: list[LoadRun], ceiling: dict[str
     settings.out.mkdir(parents=True, exist_ok=True)
     record = {
         "decode_ceiling": ceiling or {},
-        "settings": {**asdict(settings), "texts": len(settings.texts), "bundle": str(settings.bundle), "out": None},
+        "settings": {
+            **asdict(settings),
+            "texts": len(settings.texts),
+            "bundle_dir": str(settings.bundle_dir),
+            "out": None,
+        },
         "machine": machine_info(),
         "versions": versions(),
         "runs": [asdict(r) for r in runs],

@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     result = convert(args.model_file, args.output, vocab, options)
     if result.report is not None:
         print(result.report.format())
-    print(f"wrote {result.bundle} in {result.seconds:.1f} s")
+    print(f"wrote {result.bundle_dir} in {result.seconds:.1f} s")
     return 0
 
 
@@ -233,7 +233,7 @@ def _convert_quantized(args: argparse.Namespace, vocab: Vocabulary, options: Any
         if result.report is not None:
             print(result.report.format())
         texts = list(options.sentences) or None
-        report = quantize(fp32, args.output, quantize_options, texts)
+        report = quantize(fp32, args.output, quantize_options, texts, texts_are=options.inputs)
     print(report.format())
     print(f"wrote the int8 bundle {args.output}")
     return 0

@@ -348,7 +348,8 @@ def _show(chars: Sequence[str]) -> str:
 
 def random_texts(vocab: Vocabulary, rng: np.random.Generator, count: int, shortest: int = 0) -> list[str]:
     """``count`` random inputs of ``shortest`` to ``max_encoder_len`` tokens, from the known tokens (not the
-    padding token): what parity and the int8 check decode when no real inputs are at hand."""
-    tokens = [t for t in vocab.input_chars if t]
+    padding token, nor tokens that text cannot spell, such as a word token with spaces in it): what parity and the
+    int8 check decode when no real inputs are at hand."""
+    tokens = [t for t in vocab.input_chars if t and vocab.tokenize(t) == [t]]
     lengths = rng.integers(shortest, vocab.max_encoder_len + 1, size=count)
     return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]

@@ -46,7 +46,7 @@ def bi_bundles(bi_trained, workdir: Path, sources: list[str]) -> dict[str, Path]
         options = ConvertOptions(fused=True, sentences=tuple(sources[:24]))
         result = convert(source, workdir / f"bi-bundle-{flavour}", vocab, options)
         assert result.report is not None and result.report.ok, result.report.format()
-        bundles[flavour] = result.bundle
+        bundles[flavour] = result.bundle_dir
     return bundles
 
 

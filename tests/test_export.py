@@ -62,13 +62,13 @@ def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, voca
     assert report is not None and report.ok, report.format()
     assert report.worst <= 1e-4 and report.split_max_abs_diff <= 1e-5
     assert report.decodes_compared >= 2 * SAMPLE and report.decodes_equal == report.decodes_compared
-    reference = json.loads((result.bundle / "reference.json").read_text())["decodes"]
+    reference = json.loads((result.bundle_dir / "reference.json").read_text())["decodes"]
     assert {r["max_length"] for r in reference} == {vocab.max_decoder_len + 1, 3}
     for name in ("encoder.onnx", "decoder.onnx"):
-        graph = onnx.load(str(result.bundle / name))
+        graph = onnx.load(str(result.bundle_dir / name))
         counts = op_counts(graph)
         assert counts["LSTM"] == 1 and counts["Loop"] == 0, counts
-    decoder = onnx.load(str(result.bundle / "decoder.onnx")).graph
+    decoder = onnx.load(str(result.bundle_dir / "decoder.onnx")).graph
     assert [i.name for i in decoder.input] == ["decoder_inputs", "state_h", "state_c"]
     assert [o.name for o in decoder.output] == ["probs", "state_h_out", "state_c_out"]
     assert decoder.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -210,10 +210,11 @@ def test_convert_quantize_int8_writes_a_checked_int8_bundle(
     args = ["convert", str(keras_file), "--data", str(pairs_file), "--fused", "--quantize", "int8", "-o", str(out)]
     assert main(args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line and not line.startswith("convert:")]
-    assert len(err) == 1 and "decodes identical (required 99.0%); nothing was written" in err[0], err
+    assert len(err) == 1 and "decodes of sentences of the pairs file identical (required 99.0%)" in err[0], err
+    assert "nothing was written" in err[0]
     assert list(tmp_path.iterdir()) == []  # neither the int8 bundle nor the fp32 scratch bundle
     assert main([*args, "--min-identical", "0"]) == 0
-    assert "decodes identical to fp32" in capsys.readouterr().out
+    assert "decodes of sentences of the pairs file identical to fp32" in capsys.readouterr().out
     quantization = json.loads((out / "config.json").read_text())["provenance"]["quantization"]
     # The int8 loop is the step decoder's own LSTM op and Dense, quantized alike: fused and steps agree even here
     assert 0.5 < quantization["identical"] < 0.99 and quantization["fused_equals_steps"] == 1.0

@@ -47,7 +47,7 @@ def family_bundles(request, workdir: Path) -> tuple[Family, dict[str, Path], dic
             source, directory / f"bundle-{flavour}", vocab, ConvertOptions(fused=True, sentences=sentences)
         )
         assert result.report is not None and result.report.ok, result.report.format()
-        bundles[flavour] = result.bundle
+        bundles[flavour] = result.bundle_dir
     return family, files, bundles
 
 
@@ -175,7 +175,7 @@ def test_inference_pair_of_the_family_converts(family_bundles, workdir: Path) ->
     result = convert(directory / "encoder_model.keras", directory / "bundle", vocab, options)
     assert result.report is not None and result.report.ok, result.report.format()
     texts = family_pairs(family, seed=5)[0][:8]
-    assert Seq2SeqModel.load(result.bundle).translate(texts) == Seq2SeqModel.load(bundles["keras"]).translate(texts)
+    assert Seq2SeqModel.load(result.bundle_dir).translate(texts) == Seq2SeqModel.load(bundles["keras"]).translate(texts)
 
 
 def test_int8_of_the_family(family_bundles, tmp_path: Path) -> None:

@@ -243,7 +243,7 @@ def test_serve_cli_errors_are_one_line() -> None:
 def test_load_test_checks_every_answer(tmp_path, texts: list[str]) -> None:
     from s2s_onnx.benchmarks.load_test import LoadSettings, load_test, markdown, write_results
 
-    settings = LoadSettings(bundle=None, texts=tuple(texts), clients=(1, 4), requests=40, seconds=20, out=tmp_path)
+    settings = LoadSettings(bundle_dir=None, texts=tuple(texts), clients=(1, 4), requests=40, seconds=20, out=tmp_path)
     runs = load_test(settings)
     assert [(r.mode, r.clients) for r in runs] == [("batched", 1), ("batched", 4), ("unbatched", 1), ("unbatched", 4)]
     assert all(r.requests == 40 and r.errors == 0 and r.mismatches == 0 for r in runs)

@@ -148,20 +148,23 @@ def quantize_bundle_graphs(source: Path, work: Path, config: BundleConfig, optio
 
 
 def quantize(
-    bundle: str | Path,
+    bundle_dir: str | Path,
     output: str | Path,
     options: QuantizeOptions | None = None,
     texts: list[str] | None = None,
     targets: list[str] | None = None,
+    *,
+    texts_are: str = "pairs from --data",
 ) -> QuantizeReport:
-    """Write the int8 bundle of ``bundle`` at ``output`` if its decodes of ``texts`` (default: the bundle's
-    ``reference.json`` inputs) stay identical often enough; ``targets`` add exact match and chrF."""
+    """Write the int8 bundle of ``bundle_dir`` at ``output`` if its decodes of ``texts`` (default: the bundle's
+    ``reference.json`` inputs) stay identical often enough; ``targets`` add exact match and chrF; ``texts_are``
+    names ``texts`` in the report."""
     opts = options if options is not None else QuantizeOptions()
-    source, target = Path(bundle), Path(output)
+    source, target = Path(bundle_dir), Path(output)
     config = BundleConfig.load(source)
     check_target(target, opts.force)
     fp32 = Seq2SeqModel.load(source, threads=1)
-    inputs, kind = (texts, "pairs from --data") if texts is not None else reference_texts(fp32)
+    inputs, kind = (texts, texts_are) if texts is not None else reference_texts(fp32)
     with atomic_directory(target, opts.force) as work:
         loop = quantize_bundle_graphs(source, work, config, opts)
         if (source / names.REFERENCE_NAME).is_file():

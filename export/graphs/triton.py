@@ -103,12 +103,12 @@ def config_text(settings: TritonSettings, inputs: list[dict[str, Any]], outputs:
     )
 
 
-def write_triton_repository(bundle: Path, out: Path, settings: TritonSettings, force: bool = False) -> Path:
+def write_triton_repository(bundle_dir: Path, out: Path, settings: TritonSettings, force: bool = False) -> Path:
     """Write ``out/<name>/{config.pbtxt, 1/model.onnx, s2s_config.json, client.py}``, all or nothing."""
-    config = BundleConfig.load(bundle)
-    greedy = bundle / names.GREEDY_NAME
+    config = BundleConfig.load(bundle_dir)
+    greedy = bundle_dir / names.GREEDY_NAME
     if not greedy.is_file():
-        raise BundleFormatError(f"{bundle} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
+        raise BundleFormatError(f"{bundle_dir} has no {names.GREEDY_NAME}; re-export with 's2s-onnx convert --fused'")
     vocab = config.vocabulary
     model = batchable_greedy(onnx.load(str(greedy)), vocab.max_decoder_len + 1)
     onnx.checker.check_model(model)
@@ -120,7 +120,7 @@ def write_triton_repository(bundle: Path, out: Path, settings: TritonSettings, f
         (home / "1").mkdir(parents=True)
         onnx.save(model, str(home / "1" / "model.onnx"))
         (home / "config.pbtxt").write_text(config_text(settings, inputs, outputs), "utf-8")
-        shutil.copyfile(bundle / names.CONFIG_NAME, home / "s2s_config.json")
+        shutil.copyfile(bundle_dir / names.CONFIG_NAME, home / "s2s_config.json")
         shutil.copyfile(CLIENT_SOURCE, home / "client.py")
     return out / settings.name
 

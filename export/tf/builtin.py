@@ -54,7 +54,7 @@ def build(out: Path, model_file: Path | None = None) -> Path:
         result = convert(source, out, vocab, options)
     if result.report is not None:
         logger.info("%s", result.report.format())
-    return result.bundle
+    return result.bundle_dir
 
 
 def main(argv: list[str] | None = None) -> int:

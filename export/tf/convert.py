@@ -40,7 +40,7 @@ with contextlib.suppress(RuntimeError, ValueError):
 
 @dataclass(frozen=True)
 class ConvertResult:
-    bundle: Path
+    bundle_dir: Path
     config: BundleConfig
     report: ParityReport | None
     seconds: float
@@ -177,7 +177,7 @@ def convert(
             report = _verify(work, loaded.model, models, opts) if opts.verify else None
             bar.stage("verified parity" if opts.verify else "skipped parity (--no-verify)")
         bar.stage(f"bundle ready at {target}")
-    return ConvertResult(bundle=target, config=config, report=report, seconds=time.perf_counter() - started)
+    return ConvertResult(bundle_dir=target, config=config, report=report, seconds=time.perf_counter() - started)
 
 
 def _verify(work: Path, training_model: object, models: InferenceModels, options: ConvertOptions) -> ParityReport:
