@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from probes import run_python
 
 from s2s_onnx.models import dates
 from s2s_onnx.runtime import Seq2SeqModel
@@ -134,7 +135,7 @@ def test_missing_export_extra_prints_install_hint(tmp_path: Path) -> None:
         "from s2s_onnx.runtime.cli import main\n"
         f"sys.exit(main(['train', '--task', 'dates', '-o', {str(tmp_path)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = run_python(code, timeout=120)
     assert done.returncode == 2
     assert "pip install 's2s-onnx[export]'" in done.stderr
     assert "Traceback" not in done.stderr

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from probes import run_python
 
 from s2s_onnx.runtime.bundle import default_model_path
 from s2s_onnx.runtime.cli import build_parser, main
@@ -53,7 +54,7 @@ def test_quantize_without_tensorflow_names_the_quantize_extra(tmp_path: Path) ->
         "from s2s_onnx.runtime.cli import main\n"
         f"sys.exit(main(['quantize', '-o', {str(tmp_path / 'q')!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = run_python(code, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "pip install 's2s-onnx[quantize]'" in done.stderr
 
@@ -107,7 +108,7 @@ def test_the_triton_client_without_tritonclient_is_one_line(tmp_path: Path) -> N
         "import runpy, sys; sys.modules['tritonclient'] = None; sys.argv = ['client.py', 'hi']; "
         f"runpy.run_path({str(client)!r}, run_name='__main__')"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    done = run_python(probe, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         "client.py: error: tritonclient is not installed; pip install 'tritonclient[http]'"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from probes import run_python
 
 from s2s_onnx.runtime import DecodeOptions, InvalidOptionError, Seq2SeqModel
 from s2s_onnx.runtime.cli import build_parser
@@ -43,7 +44,7 @@ def test_the_export_package_api_is_the_function_and_its_options() -> None:
         "assert ConvertOptions().opset == DEFAULT_OPSET\n"
         "for name in e.__all__: getattr(e, name)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = run_python(code, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -54,7 +55,7 @@ def test_export_options_import_without_tensorflow() -> None:
         "assert ConvertOptions().opset == DEFAULT_OPSET\n"
         "assert 'tensorflow' not in sys.modules and 'onnx' not in sys.modules, sorted(sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = run_python(code, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
