@@ -168,11 +168,15 @@ def check_model_file(path: Path, flag: str = "MODEL_FILE") -> None:
             f"{str(path)!r} is an s2s-onnx bundle, already converted: translate with "
             f"'s2s-onnx translate --model {path}', or give the Keras model file it came from"
         )
+    from s2s_onnx.models.loading import detect_flavour
+
     if not path.is_file():
-        return  # a folder: the loader says what it found in it
+        detect_flavour(path)  # a folder: a SavedModel, or an error that says what it is not
+        return
     with path.open("rb") as handle:
         head = handle.read(4096)
     if head[:4] == b"PK\x03\x04" or head[:8] == b"\x89HDF\r\n\x1a\n":
+        detect_flavour(path)  # a weights-only file or a zip that is no Keras model: said now, in one line
         return
     if b"\t" in head and b"\0" not in head:
         raise ModelFormatError(

@@ -1,6 +1,7 @@
-"""Load a trained training-model file: Keras 3 ``.keras``/``.h5`` or a legacy Keras 2 ``.h5``.
+"""Load a trained training-model file: Keras 3 ``.keras``/``.h5``, or a Keras 2 ``.h5``, ``.keras`` archive or
+SavedModel folder.
 
-Legacy Keras 2 ``.h5`` files are read without ``tf_keras`` (see :mod:`legacy_h5`).
+Keras 2 files are read without ``tf_keras`` (see :mod:`legacy_h5` and :mod:`keras2_files`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,25 @@ from typing import Any, Literal
 
 from s2s_onnx.runtime.errors import ModelFileNotFoundError, ModelFormatError
 
+from .keras2_files import (
+    SAVED_MODEL_FILE,
+    is_keras2_archive,
+    is_saved_model,
+    read_keras2_archive,
+    read_saved_model,
+    saved_model_version,
+)
 from .legacy_h5 import LegacyGraph, read_legacy_h5
 
 logger = logging.getLogger(__name__)
 
-Flavour = Literal["keras3-keras", "keras3-h5", "keras2-h5"]
+Flavour = Literal["keras3-keras", "keras3-h5", "keras2-h5", "keras2-keras", "keras2-savedmodel"]
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+KERAS2_READERS = {
+    "keras2-h5": read_legacy_h5,
+    "keras2-keras": read_keras2_archive,
+    "keras2-savedmodel": read_saved_model,
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,13 @@ class LoadedModel:
 
 def detect_flavour(path: Path) -> tuple[Flavour, str]:
     """Which kind of Keras file ``path`` is, and the Keras version that saved it."""
+    if path.is_dir():
+        if not is_saved_model(path):
+            raise ModelFormatError(
+                f"{path} is a folder but not a TensorFlow SavedModel (no {SAVED_MODEL_FILE} in it); give the model "
+                "file itself (.keras or .h5) or the folder model.save() wrote"
+            )
+        return "keras2-savedmodel", saved_model_version(path)
     with path.open("rb") as handle:
         head = handle.read(8)
     if head[:4] == b"PK\x03\x04":
@@ -38,8 +59,8 @@ def detect_flavour(path: Path) -> tuple[Flavour, str]:
             with zipfile.ZipFile(path) as archive:
                 meta = json.loads(archive.read("metadata.json"))
         except (KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise ModelFormatError(f"{path} is a zip file but not a Keras 3 .keras model ({exc})") from exc
-        return "keras3-keras", str(meta.get("keras_version", "3"))
+            raise ModelFormatError(f"{path} is a zip file but not a Keras .keras model ({exc})") from exc
+        return ("keras2-keras" if is_keras2_archive(meta) else "keras3-keras"), str(meta.get("keras_version", "3"))
     if head == HDF5_SIGNATURE:
         import h5py
 
@@ -61,13 +82,13 @@ def load_graph(path: str | Path) -> tuple[Any, Flavour, str]:
     """A model file as something with ``get_config``/``get_layer``: a Keras 3 model, or a Keras 2 file's config
     and weights (``legacy_h5.LegacyGraph``). Returns (graph, flavour, Keras version that saved it)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileNotFoundError(f"model file {str(path)!r} does not exist")
     flavour, version = detect_flavour(path)
     logger.info("loading %s (%s, Keras %s)", path, flavour, version)
     try:
-        if flavour == "keras2-h5":
-            return read_legacy_h5(path), flavour, version
+        if flavour in KERAS2_READERS:
+            return KERAS2_READERS[flavour](path), flavour, version
         return _keras_load(path, flavour), flavour, version
     except (ValueError, TypeError, OSError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
