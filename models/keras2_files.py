@@ -148,16 +148,16 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _archive_arrays(handle: Any) -> dict[tuple[Any, ...], np.ndarray]:
+def _archive_arrays(handle: Any) -> dict[tuple[str, tuple[int, ...], int], np.ndarray]:
     """Every weight of the archive keyed ``(layer, holder order..., index)``, whatever separator its paths use."""
-    found: dict[tuple[Any, ...], np.ndarray] = {}
+    found: dict[tuple[str, tuple[int, ...], int], np.ndarray] = {}
 
     def visit(name: str, item: Any) -> None:
         parts = name.replace("\\", "/").split("/")
         if not hasattr(item, "shape") or len(parts) < 4 or parts[0] != "layers" or parts[-2] != "vars":
             return
         holders = tuple(WEIGHT_HOLDERS.index(p) if p in WEIGHT_HOLDERS else -1 for p in parts[2:-2])
-        found[(parts[1], *holders, int(parts[-1]))] = np.asarray(item)
+        found[(parts[1], holders, int(parts[-1]))] = np.asarray(item)
 
     handle.visititems(visit)
     return found
