@@ -31,7 +31,11 @@ class LegacyGraph:
     """The functional config and weights of a Keras 2 ``.h5``, with the two methods ``find_seq2seq`` uses."""
 
     def __init__(self, config: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
-        self._config, self._weights = config, weights
+        self._config, self._weights = config, dict(weights)
+        for layer in config.get("layers", []):
+            if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
+                name = layer["config"].get("name", layer.get("name"))
+                self._weights[name] = as_plain_rnn(layer, self._weights.get(name, []))
 
     def get_config(self) -> dict[str, Any]:
         return self._config
@@ -58,3 +62,30 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelFormatError(f"{path}: its model_config is not a functional Keras model")
     return LegacyGraph(config["config"], weights)
+
+
+CUDNN = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
+
+
+def as_plain_rnn(layer: dict[str, Any], weights: list[np.ndarray]) -> list[np.ndarray]:
+    """A ``CuDNNLSTM``/``CuDNNGRU`` (Keras 2's GPU layers, also inside a ``Bidirectional``) rewritten in place as
+    the LSTM/GRU it computes, and its weights in that layer's layout: an LSTM sums cuDNN's separate input and
+    recurrent biases, a GRU is a ``reset_after`` GRU whose two bias rows they are. Other layers pass unchanged."""
+    target = layer
+    if layer.get("class_name") == "Bidirectional" and isinstance(layer["config"].get("layer"), dict):
+        target = layer["config"]["layer"]
+    cell = CUDNN.get(str(target.get("class_name")))
+    if cell is None:
+        return weights
+    target["class_name"] = cell
+    target["config"].update(activation="tanh", recurrent_activation="sigmoid", use_bias=True)
+    if cell == "GRU":
+        target["config"]["reset_after"] = True
+    if len(weights) % 3:
+        raise ModelFormatError(f"layer {layer['config'].get('name')!r} ({target['class_name']}): unexpected weights")
+    plain = []
+    for start in range(0, len(weights), 3):
+        kernel, recurrent, bias = weights[start : start + 3]
+        half = bias.size // 2
+        plain += [kernel, recurrent, bias[:half] + bias[half:] if cell == "LSTM" else bias.reshape(2, -1)]
+    return plain

@@ -99,3 +99,19 @@ def test_a_weights_only_file_is_named(tmp_path: Path, capsys, trained) -> None:
         == 2
     )
     assert "weights-only" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("family", ["cudnn-lstm", "cudnn-bigru"])
+def test_cudnn_layers_are_the_lstm_and_gru_they_compute(family: str, tmp_path: Path, capsys) -> None:
+    from s2s_onnx.models.loading import load_training_model
+
+    loaded = load_training_model(FIXTURES / family / "model.h5")
+    stored = np.load(FIXTURES / family / "keras2_outputs.npz")
+    probs = np.asarray(loaded.model([stored["encoder_input"], stored["decoder_input"]], training=False))
+    np.testing.assert_allclose(probs, stored["probs"], atol=1e-5)
+    vocab = str(FIXTURES / family / "vocabulary.json")
+    assert (
+        main(["convert", str(FIXTURES / family / "model.h5"), "--vocab", vocab, "-o", str(tmp_path / "b"), "--fused"])
+        == 0
+    )
+    assert "parity: PASS" in capsys.readouterr().out

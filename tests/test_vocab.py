@@ -134,3 +134,26 @@ def test_embedding_vocabulary_pads_with_id_zero_and_sparse_targets() -> None:
     start, end, x = (vocab.target_index[t] for t in ("\t", "\n", "X"))
     np.testing.assert_array_equal(dec_in, [[start, x, end, 0]])
     np.testing.assert_array_equal(dec_target, [[x, end, 0, 0]])
+
+
+def test_tokens_that_text_cannot_spell_never_reach_a_key_error() -> None:
+    """A word vocabulary whose padding token is ``" PAD "`` (seen in the wild): random parity inputs skip it."""
+    import numpy as np
+
+    from s2s_onnx.runtime.vocab import random_texts
+
+    vocab = Vocabulary.from_token_lists(
+        {
+            "tokenization": "word",
+            "input_tokens": ["", " PAD ", "go", "now"],
+            "target_tokens": ["", "\t", "\n", "va"],
+            "padding": "",
+            "max_encoder_seq_length": 4,
+            "max_decoder_seq_length": 3,
+        }
+    )
+    texts = random_texts(vocab, np.random.default_rng(0), 50)
+    assert all(set(vocab.tokenize(t)) <= {"go", "now"} for t in texts)
+    assert vocab.encode_sources(texts, ids=True).shape == (50, 4)
+    with pytest.raises(UnknownCharacterError):
+        vocab.clean("go PAD")
