@@ -16,6 +16,7 @@ import tensorflow as tf
 from s2s_onnx.runtime import config as names
 
 from .graph_search import find_seq2seq
+from .legacy_h5 import KERAS2_HARD_SIGMOID
 from .spec import EmbeddingSpec, RnnSpec, Seq2SeqSpec
 
 RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -28,13 +29,25 @@ class InferenceModels:
     spec: Seq2SeqSpec
 
 
+def hard_sigmoid_keras2(x: Any) -> Any:
+    """Keras 2's ``hard_sigmoid``: ``clip(0.2 x + 0.5, 0, 1)`` (Keras 3's is ``relu6(x + 3) / 6``)."""
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+# activations whose meaning in the file differs from what Keras 3 calls by that name (see legacy_h5); known to
+# Keras by that name, so that a rebuilt model's config reads back (and is found again) with the same meaning
+FILE_ACTIVATIONS: dict[str, Any] = {KERAS2_HARD_SIGMOID: hard_sigmoid_keras2}
+keras.saving.get_custom_objects().update(FILE_ACTIVATIONS)
+
+
 def rnn_layer(spec: RnnSpec, name: str, sequences: bool) -> keras.layers.Layer:
-    """A fresh Keras 3 LSTM or GRU (returning its states) configured like ``spec``."""
+    """A fresh Keras 3 LSTM or GRU (returning its states) configured like ``spec``, each activation with the
+    meaning of the Keras version that wrote the file."""
     extra = {"reset_after": spec.reset_after} if spec.cell == "gru" else {}
     return RNN_LAYERS[spec.cell](
         spec.units,
-        activation=spec.activation,
-        recurrent_activation=spec.recurrent_activation,
+        activation=FILE_ACTIVATIONS.get(spec.activation, spec.activation),
+        recurrent_activation=FILE_ACTIVATIONS.get(spec.recurrent_activation, spec.recurrent_activation),
         use_bias=spec.use_bias,
         return_sequences=sequences,
         return_state=True,

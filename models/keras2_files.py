@@ -88,7 +88,7 @@ def read_saved_model(path: Path) -> LegacyGraph:
         if index in layers:
             keys = _variable_keys(graph, layers[index], set())
             weights[layer["config"]["name"]] = [np.asarray(reader.get_tensor(key)) for key in keys]
-    return LegacyGraph(config, weights)
+    return LegacyGraph(config, weights, saved_model_version(path))
 
 
 def _is_layer(name: str) -> bool:
@@ -139,7 +139,7 @@ def read_keras2_archive(path: Path) -> LegacyGraph:
         seen[kind] += 1
         found = sorted((key, value) for key, value in arrays.items() if key[0] == stored)
         weights[layer["config"]["name"]] = [value for _, value in found]
-    return LegacyGraph(functional, weights)
+    return LegacyGraph(functional, weights, str(config.get("keras_version", "2")))
 
 
 def _snake_case(name: str) -> str:

@@ -30,12 +30,14 @@ class _Layer:
 class LegacyGraph:
     """The functional config and weights of a Keras 2 ``.h5``, with the two methods ``find_seq2seq`` uses."""
 
-    def __init__(self, config: dict[str, Any], weights: dict[str, list[np.ndarray]]) -> None:
+    def __init__(self, config: dict[str, Any], weights: dict[str, list[np.ndarray]], keras_version: str = "2") -> None:
         self._config, self._weights = config, dict(weights)
         for layer in config.get("layers", []):
             if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
                 name = layer["config"].get("name", layer.get("name"))
                 self._weights[name] = as_plain_rnn(layer, self._weights.get(name, []))
+                if keras_version.startswith("2"):
+                    with_keras2_semantics(layer)
 
     def get_config(self) -> dict[str, Any]:
         return self._config
@@ -51,6 +53,8 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
         with h5py.File(path, "r") as handle:
             raw = handle.attrs["model_config"]
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            version = handle.attrs.get("keras_version", b"2")
+            version = version.decode() if isinstance(version, bytes) else str(version)
             group = handle["model_weights"]
             weights = {}
             for layer in group.attrs["layer_names"]:
@@ -61,7 +65,7 @@ def read_legacy_h5(path: Path) -> LegacyGraph:
         raise ModelFormatError(f"{path}: not a readable Keras 2 model file ({exc}); save it with model.save()") from exc
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelFormatError(f"{path}: its model_config is not a functional Keras model")
-    return LegacyGraph(config["config"], weights)
+    return LegacyGraph(config["config"], weights, version)
 
 
 CUDNN = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
@@ -89,3 +93,21 @@ def as_plain_rnn(layer: dict[str, Any], weights: list[np.ndarray]) -> list[np.nd
         half = bias.size // 2
         plain += [kernel, recurrent, bias[:half] + bias[half:] if cell == "LSTM" else bias.reshape(2, -1)]
     return plain
+
+
+KERAS2_HARD_SIGMOID = "hard_sigmoid_keras2"  # clip(0.2 x + 0.5, 0, 1); Keras 3's hard_sigmoid is relu6(x + 3) / 6
+
+
+def with_keras2_semantics(layer: dict[str, Any]) -> None:
+    """Give a Keras 2 recurrent layer's config the meaning Keras 2 gave it, where Keras 3 reads it differently:
+    ``hard_sigmoid`` (the recurrent activation of Keras < 2.3) is Keras 2's, and a GRU that does not say
+    ``reset_after`` is the Keras 2 default, ``reset_after=False`` (tf.keras always wrote it)."""
+    target = layer["config"]["layer"] if layer.get("class_name") == "Bidirectional" else layer
+    if not isinstance(target, dict) or target.get("class_name") not in ("LSTM", "GRU"):
+        return
+    config = target["config"]
+    for key in ("activation", "recurrent_activation"):
+        if config.get(key) == "hard_sigmoid":
+            config[key] = KERAS2_HARD_SIGMOID
+    if target["class_name"] == "GRU":
+        config.setdefault("reset_after", False)

@@ -41,6 +41,7 @@ class LoadedModel:
     model: Any  # a keras.Model (Keras 2 files are rebuilt as Keras 3 models)
     flavour: Flavour
     keras_version: str
+    source_spec: Any = None  # the Seq2SeqSpec found in the file itself, with the file's own semantics
 
 
 def detect_flavour(path: Path) -> tuple[Flavour, str]:
@@ -121,7 +122,9 @@ def load_training_model(path: str | Path, decoder_model: str | Path | None = Non
         from .inference_pair import find_pair
 
         decoder_graph, _, _ = load_graph(decoder_model)
-        return LoadedModel(training_model(find_pair(graph, decoder_graph)), flavour, version)
+        spec = find_pair(graph, decoder_graph)
+        return LoadedModel(training_model(spec), flavour, version, spec)
     if isinstance(graph, LegacyGraph):
-        return LoadedModel(training_model(find_seq2seq(graph)), flavour, version)
-    return LoadedModel(model=graph, flavour=flavour, keras_version=version)
+        spec = find_seq2seq(graph)
+        return LoadedModel(training_model(spec), flavour, version, spec)
+    return LoadedModel(model=graph, flavour=flavour, keras_version=version, source_spec=find_seq2seq(graph))

@@ -115,3 +115,40 @@ def test_cudnn_layers_are_the_lstm_and_gru_they_compute(family: str, tmp_path: P
         == 0
     )
     assert "parity: PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("family", ["hard-sigmoid-lstm", "keras22-gru"])
+def test_keras22_activations_keep_their_keras2_meaning(family: str, tmp_path: Path, capsys) -> None:
+    """hard_sigmoid as Keras 2 computed it, and a GRU with no reset_after as Keras 2.1's reset_after=False:
+    rebuilt exactly, converted with parity against those semantics, fused graph included (ONNX HardSigmoid)."""
+    from s2s_onnx.models.loading import load_training_model
+
+    loaded = load_training_model(FIXTURES / family / "model.h5")
+    stored = np.load(FIXTURES / family / "keras2_outputs.npz")
+    probs = np.asarray(loaded.model([stored["encoder_input"], stored["decoder_input"]], training=False))
+    np.testing.assert_allclose(probs, stored["probs"], atol=1e-6)
+    out = tmp_path / "b"
+    vocab = str(FIXTURES / family / "vocabulary.json")
+    assert main(["convert", str(FIXTURES / family / "model.h5"), "--vocab", vocab, "-o", str(out), "--fused"]) == 0
+    assert "recurrent layers vs the file's own semantics" in capsys.readouterr().out
+    import onnx
+
+    from s2s_onnx.runtime.onnx_scan import op_counts
+
+    assert op_counts(onnx.load(str(out / "greedy.onnx")))["HardSigmoid"] >= 1
+    model = Seq2SeqModel.load(out)
+    texts = [d["text"] for d in json.loads((out / "reference.json").read_text())["decodes"]][:16]
+    assert model.translate(texts, allow_empty=True) == model.translate(texts, allow_empty=True, strategy="steps")
+
+
+def test_parity_fails_closed_on_a_wrong_activation(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Rebuilt with Keras 3's hard_sigmoid (the old mistake), ONNX still matches the rebuild, but not the file."""
+    from s2s_onnx.models import inference
+
+    monkeypatch.setattr(inference, "FILE_ACTIVATIONS", {"hard_sigmoid_keras2": "hard_sigmoid"})
+    out = tmp_path / "b"
+    vocab = str(FIXTURES / "hard-sigmoid-lstm" / "vocabulary.json")
+    assert main(["convert", str(FIXTURES / "hard-sigmoid-lstm" / "model.h5"), "--vocab", vocab, "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "parity: FAIL" in captured.out and "recurrent layers vs the file's own semantics" in captured.out
+    assert "nothing was written" in captured.err and not out.exists()

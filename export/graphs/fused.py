@@ -32,7 +32,7 @@ from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
 
-from .fused_weights import DecoderWeights, GreedyTables, LayerTables, greedy_tables
+from .fused_weights import GATES, DecoderWeights, GreedyTables, LayerTables, greedy_tables
 from .onnx_builder import GraphBuilder
 
 MIN_OPSET = 13
@@ -40,16 +40,32 @@ F32, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 ValueSpec = tuple[str, int, list[str | int]]  # name, element type, shape
 
 
-def lstm_cell(g: GraphBuilder, ifo: str, cand: str, c: str, hidden: int) -> tuple[str, str]:
+def gate(g: GraphBuilder, x: str, kind: str = "sigmoid") -> str:
+    """The recurrent activation ``kind`` (a key of ``GATES``): ``Sigmoid``, or ``HardSigmoid`` with its alpha/beta."""
+    params = GATES[kind]
+    if params is None:
+        return g.one("Sigmoid", [x])
+    return g.one("HardSigmoid", [x], alpha=params[0], beta=params[1])
+
+
+def lstm_cell(g: GraphBuilder, ifo: str, cand: str, c: str, hidden: int, kind: str = "sigmoid") -> tuple[str, str]:
     """LSTM cell from its gate pre-activations, input and recurrent parts summed: ``ifo`` (gates ``i f o``) and
     ``cand`` (the candidate); returns (h', c')."""
-    i, f, o = g.split(g.one("Sigmoid", [ifo]), [hidden, hidden, hidden], axis=1)
+    i, f, o = g.split(gate(g, ifo, kind), [hidden, hidden, hidden], axis=1)
     c_new = g.one("Add", [g.one("Mul", [f, c]), g.one("Mul", [i, g.one("Tanh", [cand])])])
     h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
     return h_new, c_new
 
 
-def gru_cell(g: GraphBuilder, inputs: str, recurrent: str, h: str, hidden: int, candidate: str | None = None) -> str:
+def gru_cell(
+    g: GraphBuilder,
+    inputs: str,
+    recurrent: str,
+    h: str,
+    hidden: int,
+    candidate: str | None = None,
+    kind: str = "sigmoid",
+) -> str:
     """GRU cell (gates ``z r h``) from its input part and recurrent part; ``candidate`` (reset_after=False): the
     recurrent part holds only ``z r`` and the candidate's is ``(r * h) @ candidate``. Returns h'."""
     x_zr, x_h = g.split(inputs, [2 * hidden, hidden], axis=1)
@@ -57,7 +73,7 @@ def gru_cell(g: GraphBuilder, inputs: str, recurrent: str, h: str, hidden: int, 
         r_zr, r_h = g.split(recurrent, [2 * hidden, hidden], axis=1)
     else:
         r_zr = recurrent
-    z, r = g.split(g.one("Sigmoid", [g.one("Add", [x_zr, r_zr])]), [hidden, hidden], axis=1)
+    z, r = g.split(gate(g, g.one("Add", [x_zr, r_zr]), kind), [hidden, hidden], axis=1)
     reset = g.one("Mul", [r, r_h]) if candidate is None else g.one("MatMul", [g.one("Mul", [r, h]), candidate])
     h_hat = g.one("Tanh", [g.one("Add", [x_h, reset])])
     return g.one("Add", [h_hat, g.one("Mul", [z, g.one("Sub", [h, h_hat])])])
@@ -83,11 +99,12 @@ def stack_step(
                 g.one("Gemm", [own[0], constants[f"recurrent_{depth}{p}"], x])
                 for p, x in zip(LSTM_PARTS, parts, strict=True)
             )
-            h_new, c_new = lstm_cell(g, ifo, cand, own[1], layer.hidden)
+            h_new, c_new = lstm_cell(g, ifo, cand, own[1], layer.hidden, layer.gate)
             new_states += [h_new, c_new]
         else:
             recurrent = _gemm(g, own[0], constants, f"recurrent_{depth}", f"recurrent_bias_{depth}")
-            h_new = gru_cell(g, parts[0], recurrent, own[0], layer.hidden, constants.get(f"candidate_{depth}"))
+            candidate = constants.get(f"candidate_{depth}")
+            h_new = gru_cell(g, parts[0], recurrent, own[0], layer.hidden, candidate, layer.gate)
             new_states.append(h_new)
     return new_states
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s2s_onnx.models.legacy_h5 import KERAS2_HARD_SIGMOID
 from s2s_onnx.models.spec import RnnSpec, Seq2SeqSpec
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
@@ -26,6 +27,7 @@ class CellWeights:
     recurrent: np.ndarray  # (hidden, gates * hidden)
     bias: np.ndarray  # LSTM (4H,); GRU (2, 3H) with reset_after (input, recurrent), else (3H,)
     reset_after: bool = True
+    gate: str = "sigmoid"  # the recurrent activation: a key of GATES
 
     @property
     def hidden(self) -> int:
@@ -42,17 +44,27 @@ class DecoderWeights:
     embedding: np.ndarray | None = None  # (tokens, width)
 
 
+# recurrent activations the fused cells compute: None is ONNX Sigmoid, else HardSigmoid's (alpha, beta), with the
+# meaning of the Keras version that wrote the file (Keras 3: relu6(x + 3) / 6; Keras 2: clip(0.2 x + 0.5, 0, 1))
+GATES: dict[str, tuple[float, float] | None] = {
+    "sigmoid": None,
+    "hard_sigmoid": (1.0 / 6.0, 0.5),
+    KERAS2_HARD_SIGMOID: (0.2, 0.5),
+}
+
+
 def _cell_weights(spec: RnnSpec) -> CellWeights:
-    if (spec.activation, spec.recurrent_activation) != ("tanh", "sigmoid"):
+    if spec.activation != "tanh" or spec.recurrent_activation not in GATES:
         raise ConversionError(
-            f"--fused supports tanh/sigmoid cells, not activation={spec.activation!r}, "
-            f"recurrent_activation={spec.recurrent_activation!r}; convert without --fused"
+            f"--fused supports tanh cells with a sigmoid or hard_sigmoid recurrent activation, not "
+            f"activation={spec.activation!r}, recurrent_activation={spec.recurrent_activation!r}; convert without "
+            "--fused"
         )
     kernel, recurrent = spec.weights[0], spec.weights[1]
     width = recurrent.shape[1]
     default = np.zeros((2, width) if spec.cell == "gru" and spec.reset_after else width, np.float32)
     bias = spec.weights[2] if spec.use_bias else default
-    return CellWeights(spec.cell, kernel, recurrent, bias, spec.reset_after)
+    return CellWeights(spec.cell, kernel, recurrent, bias, spec.reset_after, spec.recurrent_activation)
 
 
 def decoder_weights(spec: Seq2SeqSpec) -> DecoderWeights:
@@ -82,6 +94,7 @@ class LayerTables:
     kernel: np.ndarray | None  # (hidden below, gates): layers above the first
     bias: np.ndarray | None  # (gates,)
     candidate: np.ndarray | None = None  # GRU without reset_after: (r * h) @ candidate
+    gate: str = "sigmoid"  # the recurrent activation: a key of GATES
 
     @property
     def state_count(self) -> int:
@@ -138,6 +151,7 @@ def layer_tables(layer: CellWeights, first: bool) -> LayerTables:
         kernel=None if first else order(layer.kernel).astype(np.float32),
         bias=None if first else np.asarray(input_bias, np.float32),
         candidate=None if candidate is None else candidate.astype(np.float32),
+        gate=layer.gate,
     )
 
 

@@ -17,6 +17,7 @@ import tf2onnx
 
 from s2s_onnx.models.inference import InferenceModels, build_inference_models, split_max_abs_diff
 from s2s_onnx.models.loading import LoadedModel, load_training_model
+from s2s_onnx.models.semantics import semantics_max_abs_diff
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
 from s2s_onnx.runtime.config import BundleConfig
@@ -29,7 +30,7 @@ from ..graphs.graph import check_recurrent_ops, name_dynamic_axes, rename_inputs
 from ..options import DEFAULT_OPSET, ConvertOptions
 from ..progress import Progress
 from ..writing import atomic_directory, check_target, sha256_of
-from .parity import ParityReport, check_onnx
+from .parity import SEMANTICS_TOLERANCE, ParityReport, check_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -174,18 +175,22 @@ def convert(
                 onnx.save(graph, work / name)
             config.save(work)
             bar.stage("wrote bundle files")
-            report = _verify(work, loaded.model, models, opts) if opts.verify else None
+            report = _verify(work, loaded, models, opts) if opts.verify else None
             bar.stage("verified parity" if opts.verify else "skipped parity (--no-verify)")
         bar.stage(f"bundle ready at {target}")
     return ConvertResult(bundle_dir=target, config=config, report=report, seconds=time.perf_counter() - started)
 
 
-def _verify(work: Path, training_model: object, models: InferenceModels, options: ConvertOptions) -> ParityReport:
+def _verify(work: Path, loaded: LoadedModel, models: InferenceModels, options: ConvertOptions) -> ParityReport:
     """Parity of the written files; the Keras decodes it compared against are stored as ``reference.json``."""
     bundle = Bundle.open(work, SessionConfig(threads=1))
-    report = verify_bundle(bundle, training_model, models, options.sentences, options.tolerance)
+    report = verify_bundle(bundle, loaded.model, models, options.sentences, options.tolerance)
+    report.semantics_max_abs_diff = semantics_max_abs_diff(loaded.source_spec or models.spec, models)
     if not report.ok:
-        raise ParityError("ONNX and Keras disagree; nothing was written.\n" + report.format())
+        first = "ONNX and Keras disagree"
+        if report.semantics_max_abs_diff > SEMANTICS_TOLERANCE:
+            first = "the rebuilt Keras model does not compute what the file's own layers compute"
+        raise ParityError(f"{first}; nothing was written.\n" + report.format())
     rows = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in report.reference)
     inputs = json.dumps(options.inputs if report.real_inputs else names.REFERENCE_RANDOM)
     head = f'"made_by": "the Keras example\'s decode_sequence loop",\n "inputs": {inputs}'

@@ -22,6 +22,7 @@ from s2s_onnx.runtime.vocab import Vocabulary, random_texts
 from ..options import DEFAULT_TOLERANCE
 
 SPLIT_TOLERANCE = 1e-5
+SEMANTICS_TOLERANCE = 1e-5  # rebuilt Keras layers vs the file's own semantics (numpy cells, float64)
 SHORT_LIMIT = 3  # a second decode length, short enough that most rows reach it
 
 
@@ -30,6 +31,7 @@ class ParityReport:
     tolerance: float
     max_abs_diff: dict[str, float] = field(default_factory=dict)  # per tensor
     split_max_abs_diff: float = 0.0  # training model (teacher forced) vs encoder + step models
+    semantics_max_abs_diff: float = 0.0  # each rebuilt recurrent layer vs a numpy cell of the file's semantics
     cases: int = 0
     decodes_compared: int = 0
     decodes_equal: int = 0
@@ -46,6 +48,7 @@ class ParityReport:
         return (
             self.worst <= self.tolerance
             and self.split_max_abs_diff <= SPLIT_TOLERANCE
+            and self.semantics_max_abs_diff <= SEMANTICS_TOLERANCE
             and self.decodes_equal == self.decodes_compared
         )
 
@@ -72,6 +75,7 @@ class ParityReport:
             "max_abs_diff": dict(self.max_abs_diff),
             "split_max_abs_diff": self.split_max_abs_diff,
             "split_tolerance": SPLIT_TOLERANCE,
+            "semantics_max_abs_diff": self.semantics_max_abs_diff,
             "cases": self.cases,
             "decodes_compared": self.decodes_compared,
             "decodes_equal": self.decodes_equal,
@@ -84,6 +88,8 @@ class ParityReport:
             f"parity: {'PASS' if self.ok else 'FAIL'} (tolerance {self.tolerance:.0e})",
             f"  ONNX vs Keras, max |diff| over {self.cases} cases: {diffs}",
             f"  inference models vs the model they came from: {self.split_max_abs_diff:.2e} (<= {SPLIT_TOLERANCE:.0e})",
+            f"  recurrent layers vs the file's own semantics: {self.semantics_max_abs_diff:.2e} "
+            f"(<= {SEMANTICS_TOLERANCE:.0e})",
             f"  greedy decodes identical: {self.decodes_equal}/{self.decodes_compared}",
         ]
         if self.first_mismatch:
