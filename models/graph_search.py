@@ -109,18 +109,30 @@ class ConfigGraph:
     def initial_states(self, name: str) -> list[Ref]:
         return self.inbound[name][1:]
 
-    def input_side(self, name: str) -> tuple[str, str | None]:
-        """(the InputLayer, the Embedding or None) that the first layer of a chain reads."""
+    def input_side(self, name: str) -> tuple[str, str | None, bool]:
+        """(the InputLayer, the Embedding or None, whether a Masking sits between) that the first layer of a
+        chain reads."""
         source = self.source(name)[0]
-        embedding = None
+        embedding, masking = None, False
         if self.kinds[source] == "Embedding":
             embedding, source = source, self.source(source)[0]
+        elif self.kinds[source] == "Masking":
+            self.check_masking(source)
+            masking, source = True, self.source(source)[0]
         if self.kinds[source] != "InputLayer":
             raise self.fail(
-                f"{name!r} reads from {source!r} ({self.kinds[source]}); only an Input, or an Embedding on an Input, "
-                "is supported"
+                f"{name!r} reads from {source!r} ({self.kinds[source]}); only an Input, an Embedding on an Input, "
+                "or a Masking on an Input, is supported"
             )
-        return source, embedding
+        return source, embedding, masking
+
+    def check_masking(self, name: str) -> None:
+        value = self.by_name[name]["config"].get("mask_value", 0.0)
+        if value != 0.0:
+            raise self.fail(
+                f"layer {name!r} (Masking) has mask_value={value!r}; on one-hot inputs only mask_value=0.0 (padding "
+                "with zero vectors) masks anything, and only that is supported"
+            )
 
     def embedding(self, name: str | None) -> EmbeddingSpec | None:
         if name is None:
@@ -149,7 +161,7 @@ class ConfigGraph:
 
     def decoder_chain(self, layers: list[str]) -> list[str]:
         """The decoder layers, bottom to top: the one on an Input (or Embedding) first, the rest stacked on it."""
-        bottoms = [n for n in layers if self.kinds[self.source(n)[0]] in ("InputLayer", "Embedding")]
+        bottoms = [n for n in layers if self.kinds[self.source(n)[0]] in ("InputLayer", "Embedding", "Masking")]
         if len(bottoms) != 1:
             raise self.fail(f"expected one decoder layer reading the decoder's input, found {bottoms or 'none'}")
         chain = self.chain_above(bottoms[0], set(layers))
@@ -220,14 +232,16 @@ def find_seq2seq(model: Any) -> Seq2SeqSpec:
     if graph.chain_above(encoder[0], set(encoder)) != encoder:
         raise graph.fail(f"the encoder layers {encoder} are not one stack of the decoder's depth, bottom to top")
     input_order = [ref[0] for ref in model_refs(graph.config, "input_layers")]
-    encoder_input, encoder_embedding = graph.input_side(encoder[0])
-    _, decoder_embedding = graph.input_side(decoder[0])
+    encoder_input, encoder_embedding, encoder_masking = graph.input_side(encoder[0])
+    _, decoder_embedding, decoder_masking = graph.input_side(decoder[0])
     return build_spec(
         graph,
         (encoder, encoder_embedding),
         (graph, decoder, decoder_embedding),
         encoder_input_position=input_order.index(encoder_input) if encoder_input in input_order else 0,
         backward_first=orders == {True},
+        encoder_masking=encoder_masking,
+        decoder_masking=decoder_masking,
     )
 
 

@@ -80,7 +80,10 @@ def model_input(spec: Seq2SeqSpec, side: str, name: str) -> Any:
     return keras.Input((None, width), name=name)
 
 
-def embedded(embedding: EmbeddingSpec | None, inputs: Any, name: str, weighted: Weighted) -> Any:
+def embedded(embedding: EmbeddingSpec | None, inputs: Any, name: str, weighted: Weighted, masking: bool = False) -> Any:
+    """A side's input as its first recurrent layer reads it: through its Embedding, or its Masking, or as it is."""
+    if masking:
+        return keras.layers.Masking(mask_value=0.0, name=name + "_masking")(inputs)
     if embedding is None:
         return inputs
     dim, width = embedding.weights.shape
@@ -91,7 +94,7 @@ def embedded(embedding: EmbeddingSpec | None, inputs: Any, name: str, weighted: 
 def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted: Weighted) -> list[Any]:
     """The encoder stack on ``inputs``; returns every layer's final states in order (a bidirectional layer's
     forward and backward states concatenated in the training model's order)."""
-    x = embedded(spec.encoder_embedding, inputs, names_in[0] + "_embedding", weighted)
+    x = embedded(spec.encoder_embedding, inputs, names_in[0] + "_embedding", weighted, spec.encoder_masking)
     states: list[Any] = []
     for depth, (layer_spec, name) in enumerate(zip(spec.encoder, names_in[1:], strict=True)):
         sequences = depth < len(spec.encoder) - 1
@@ -114,7 +117,7 @@ def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted
 
 def decoder_outputs(spec: Seq2SeqSpec, inputs: Any, states: list[Any], names_in: list[str], weighted: Weighted) -> Any:
     """The decoder stack started from ``states`` and the Dense: ``(probs, final states)``."""
-    x = embedded(spec.decoder_embedding, inputs, names_in[0] + "_embedding", weighted)
+    x = embedded(spec.decoder_embedding, inputs, names_in[0] + "_embedding", weighted, spec.decoder_masking)
     final: list[Any] = []
     for layer_spec, name in zip(spec.decoder, names_in[1:-1], strict=True):
         count = layer_spec.state_count
@@ -176,9 +179,12 @@ def random_one_hot(rng: np.random.Generator, batch: int, steps: int, width: int)
 
 
 def call_keras(model: keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Call a Keras model directly (no ``predict()``) and return numpy outputs."""
+    """Call a Keras model in graph mode, as ``predict()`` does (see ``reference.compiled``), and return numpy
+    outputs."""
+    from .reference import compiled
+
     tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
-    outs = model(tensors if len(tensors) > 1 else tensors[0], training=False)
+    outs = compiled(model)(tensors if len(tensors) > 1 else tensors[0])
     if len(model.outputs) == 1:
         outs = [outs]
     return [keras.ops.convert_to_numpy(o) for o in outs]

@@ -55,8 +55,13 @@ def find_pair(encoder_model: Any, decoder_model: Any) -> Seq2SeqSpec:
     enc_graph, dec_graph = ConfigGraph(encoder_model), ConfigGraph(decoder_model)
     encoder, backward_first = _encoder(enc_graph)
     decoder = _decoder(dec_graph)
-    _, encoder_embedding = enc_graph.input_side(encoder[0])
-    _, decoder_embedding = dec_graph.input_side(decoder[0])
+    _, encoder_embedding, encoder_masking = enc_graph.input_side(encoder[0])
+    _, decoder_embedding, decoder_masking = dec_graph.input_side(decoder[0])
     return build_spec(
-        enc_graph, (encoder, encoder_embedding), (dec_graph, decoder, decoder_embedding), backward_first=backward_first
+        enc_graph,
+        (encoder, encoder_embedding),
+        (dec_graph, decoder, decoder_embedding),
+        backward_first=backward_first,
+        encoder_masking=encoder_masking,
+        decoder_masking=decoder_masking,
     )

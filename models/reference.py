@@ -1,8 +1,10 @@
 """The Keras reference decoders: the oracle of every parity check and test.
 
 :func:`decode_sequence` is the Keras example's own ``decode_sequence``, line for line (calling the models
-directly instead of ``predict()``, which gives the same numbers): append the argmax character and stop when it
-is ``"\\n"`` **or when the decoded text is longer than** ``max_decoder_seq_length``, so it can emit
+through one compiled ``tf.function`` each instead of ``predict()``, which runs the same graph: an eager call of
+a recurrent layer steps through time in Python, minutes for a model with inputs of hundreds of characters):
+append the argmax character and stop when it is ``"\\n"`` **or when the decoded text is longer than**
+``max_decoder_seq_length``, so it can emit
 ``max_decoder_seq_length + 1`` characters. :func:`greedy_decode` applies the same rule to a batch at once, for
 accuracy measurements over many inputs.
 
@@ -12,10 +14,13 @@ accuracy measurements over many inputs.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from s2s_onnx.runtime.vocab import Vocabulary
 
@@ -27,6 +32,17 @@ class ReferenceDecode:
 
     def texts(self, vocab: Vocabulary) -> list[str]:
         return [vocab.decode_ids(ids) for ids in self.token_ids]
+
+
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def compiled(model: keras.Model) -> Any:
+    """``model`` called in graph mode, as ``predict()`` calls it: one ``tf.function`` per model, traced once per
+    input shape."""
+    if model not in _COMPILED:
+        _COMPILED[model] = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return _COMPILED[model]
 
 
 def _numpy(value: object) -> np.ndarray:
@@ -52,12 +68,12 @@ def decode_sequence(
 ) -> tuple[list[int], bool]:
     """The example's loop for one input ``(1, time, ...)``: (token ids without the end token, ended)."""
     max_decoder_seq_length = (vocab.max_decoder_len + 1 if max_length is None else max_length) - 1
-    states_value = _states(encoder(keras.ops.convert_to_tensor(input_seq), training=False))
+    states_value = _states(compiled(encoder)(keras.ops.convert_to_tensor(input_seq)))
     target_seq = target_tokens(decoder, np.array([vocab.start_id]), vocab)
     stop_condition = False
     decoded_sentence: list[int] = []
     while not stop_condition:
-        output_tokens, *states = decoder([keras.ops.convert_to_tensor(target_seq), *states_value], training=False)
+        output_tokens, *states = compiled(decoder)([keras.ops.convert_to_tensor(target_seq), *states_value])
         sampled_token_index = int(np.argmax(_numpy(output_tokens)[0, -1, :]))
         decoded_sentence.append(sampled_token_index)
         if sampled_token_index == vocab.end_id or len(decoded_sentence) > max_decoder_seq_length:
@@ -93,12 +109,12 @@ def greedy_decode(
     """The example's rule on a whole batch at once: each row stops at its end token or after ``max_length``."""
     limit = vocab.max_decoder_len + 1 if max_length is None else max_length
     batch = encoder_input.shape[0]
-    states = _states(encoder(keras.ops.convert_to_tensor(encoder_input), training=False))
+    states = _states(compiled(encoder)(keras.ops.convert_to_tensor(encoder_input)))
     token = target_tokens(decoder, np.full(batch, vocab.start_id), vocab)
     ids: list[list[int]] = [[] for _ in range(batch)]
     ended = [False] * batch
     for _ in range(limit):
-        probs, *states = decoder([keras.ops.convert_to_tensor(token), *states], training=False)
+        probs, *states = compiled(decoder)([keras.ops.convert_to_tensor(token), *states])
         chosen = np.argmax(_numpy(probs)[:, -1, :], axis=-1)
         for row, token_id in enumerate(chosen.tolist()):
             if ended[row]:

@@ -83,6 +83,8 @@ class Seq2SeqSpec:
     encoder_input_position: int = 0  # which of the training model's inputs feeds the encoder
     bidirectional: bool = False
     backward_first: bool = False  # a bidirectional encoder's states are concatenated [backward, forward]
+    encoder_masking: bool = False  # a Masking(mask_value=0.) on the encoder's one-hot input: zero rows skipped
+    decoder_masking: bool = False  # the same on the decoder's (a no-op at inference: a token is never all zero)
 
     def training_inputs(self, encoder_input: object, decoder_input: object) -> list[object]:
         """Arrange inputs in the training model's own order."""
