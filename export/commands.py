@@ -4,7 +4,6 @@ and ``onnx`` (quantize, triton) are imported when they run."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError, Mod
 from s2s_onnx.runtime.vocab import Vocabulary
 
 from .options import ConvertOptions, QuantizeOptions, TritonSettings
+from .vocab_files import VocabSettings, load_vocabulary, pair_vocabulary, read_side
 
 PARITY_SENTENCES = 256
 
@@ -31,9 +31,22 @@ def register(subparsers: Any) -> None:
         help="convert a saved pair of inference models: MODEL_FILE is the encoder model, this the decoder model",
     )
     vocab = p.add_mutually_exclusive_group()
-    vocab.add_argument("--vocab", type=Path, help="vocabulary.json written by 's2s-onnx train'")
+    vocab.add_argument(
+        "--vocab", type=Path, help="vocabulary of both sides: vocabulary.json, token lists, or the example's dicts"
+    )
     vocab.add_argument("--data", type=Path, help="pairs file the model was trained on (rebuilds the vocabulary)")
+    vocab.add_argument(
+        "--source-vocab", type=Path, help="the input side's Tokenizer JSON, {token: id} dict or TextVectorization list"
+    )
+    p.add_argument("--target-vocab", type=Path, help="with --source-vocab: the output side's, in any of those forms")
     p.add_argument("--num-samples", type=positive_int, default=None, help="with --data: pairs used in training")
+    v = VocabSettings
+    option(p, "--start-token", source=(v, "start"), help="with --source-vocab: the target start token (default: found)")
+    option(p, "--end-token", source=(v, "end"), help="with --source-vocab: the target end token (default: found)")
+    option(p, "--max-encoder-length", source=(v, "max_encoder_len"), type=positive_int, help="longest input trained on")
+    option(
+        p, "--max-decoder-length", source=(v, "max_decoder_len"), type=positive_int, help="longest output trained on"
+    )
     output_flag(p, "bundle directory to write")
     c = ConvertOptions
     option(p, "--opset", source=(c, "opset"), type=int, help="ONNX opset")
@@ -127,27 +140,19 @@ def run_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_vocabulary(path: Path) -> Vocabulary:
-    if not path.is_file():
-        raise ModelFileNotFoundError(f"vocabulary file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: not a JSON vocabulary ({exc})") from exc
-    if not isinstance(data, dict):
-        raise DataFormatError(f"{path}: not a JSON vocabulary object")
-    try:
-        return Vocabulary.from_token_lists(data) if "input_tokens" in data else Vocabulary.from_dict(data)
-    except DataFormatError as exc:
-        raise DataFormatError(f"{path}: {exc}") from exc
-
-
 def resolve_vocabulary(args: argparse.Namespace) -> tuple[Vocabulary, list[str], str]:
     """The vocabulary from --vocab, from --data/--num-samples (the example's way), or beside the model; and real
     inputs for parity (the pairs file's sources, or the held-out pairs 's2s-onnx train' saved), with their name."""
     if args.data is not None:
         sources, targets = read_pairs(args.data, args.num_samples)
         return Vocabulary.from_pairs(sources, targets), sources, "sentences of the pairs file"
+    if (args.source_vocab is None) != (args.target_vocab is None):
+        raise DataFormatError("--source-vocab and --target-vocab go together: give the model's two vocabularies")
+    if args.source_vocab is not None:
+        pair = pair_vocabulary(
+            read_side(args.source_vocab), read_side(args.target_vocab), from_args(VocabSettings, args)
+        )
+        return pair, [], ""
     path = args.vocab if args.vocab is not None else args.model_file.parent / VOCAB_NAME
     if args.vocab is None and not path.is_file():
         raise ModelFileNotFoundError(

@@ -23,6 +23,7 @@ from .errors import (
     OptionTypeError,
     UnknownCharacterError,
 )
+from .text import DEFAULT_TEXT, TextHandling
 
 START_CHAR = "\t"
 END_CHAR = "\n"
@@ -73,6 +74,7 @@ class Vocabulary:
     end_char: str = END_CHAR
     pad_char: str = PAD_CHAR
     tokenization: Tokenization = "char"
+    text: TextHandling = DEFAULT_TEXT  # how a text becomes tokens (a Keras Tokenizer's rules, if it had one)
     input_index: dict[str, int] = field(init=False, repr=False, compare=False)
     target_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -116,8 +118,11 @@ class Vocabulary:
         return " " if self.tokenization == "word" else ""
 
     def tokenize(self, text: str) -> list[str]:
-        """A text's tokens: its characters, or its whitespace-separated words."""
-        return text.split() if self.tokenization == "word" else list(text)
+        """A text's tokens: its characters, or its words (whitespace-separated, or as the model's Tokenizer split
+        them: see :class:`TextHandling`)."""
+        if self.tokenization == "word":
+            return self.text.words(text)
+        return list(self.text.prepared(text) if not self.text.is_default else text)
 
     @property
     def input_pad_id(self) -> int:
@@ -178,6 +183,7 @@ class Vocabulary:
             "end": self.end_char,
             "max_encoder_seq_length": self.max_encoder_len,
             "max_decoder_seq_length": self.max_decoder_len,
+            **({} if self.text.is_default else {"text": self.text.to_dict()}),
         }
 
     @classmethod
@@ -200,6 +206,7 @@ class Vocabulary:
             end_char=token(data, "end", END_CHAR),
             pad_char=token(data, "padding", PAD_CHAR, allow_empty=True),
             tokenization=kind,
+            text=TextHandling.from_dict(data["text"]) if "text" in data else TextHandling(),
         )
 
     # -- encoding ------------------------------------------------------------------------------------
@@ -217,6 +224,9 @@ class Vocabulary:
             )
         tokens = self.tokenize(text)
         what = "words" if self.tokenization == "word" else "characters"
+        oov = self.text.oov_token
+        if oov is not None and oov in self.input_index:  # the model's tokenizer maps unknown words to its OOV token
+            tokens = [t if t in self.input_index else oov for t in tokens]
         bad = sorted({t for t in tokens if t not in self.input_index})
         if bad:
             if unknown == "error":

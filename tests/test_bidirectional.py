@@ -32,8 +32,8 @@ def bi_trained(workdir: Path, pairs_file: Path):
 def bi_bundles(bi_trained, workdir: Path, sources: list[str]) -> dict[str, Path]:
     """Each flavour converted with --fused and parity (the legacy one is a committed tf_keras 2.21 file whose
     states are concatenated [backward, forward])."""
-    from s2s_onnx.export.commands import load_vocabulary
     from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.export.vocab_files import load_vocabulary
 
     sources_of = {
         "keras": workdir / "bi" / "model.keras",

@@ -50,8 +50,8 @@ def test_flavours_are_detected(keras_file: Path, legacy_file: Path) -> None:
 def test_convert_each_flavour_with_parity(flavour, keras_file, legacy_file, vocab, sources, workdir) -> None:
     import onnx
 
-    from s2s_onnx.export.commands import load_vocabulary
     from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.export.vocab_files import load_vocabulary
     from s2s_onnx.runtime.onnx_scan import op_counts
 
     source = {"keras": keras_file, "h5": keras_file.with_suffix(".h5"), "legacy": legacy_file}[flavour]

@@ -24,8 +24,8 @@ def family_bundles(request, workdir: Path) -> tuple[Family, dict[str, Path], dic
     """(family, flavour -> model file, flavour -> fused bundle converted with parity)."""
     import keras
 
-    from s2s_onnx.export.commands import load_vocabulary
     from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.export.vocab_files import load_vocabulary
 
     family: Family = request.param
     vocab = family_vocabulary(family)

@@ -19,7 +19,7 @@ from pathlib import Path
 from s2s_onnx.models import dates
 from s2s_onnx.models.realistic_dates import realistic_pairs
 
-from ..commands import load_vocabulary
+from ..vocab_files import load_vocabulary
 from .convert import ConvertOptions, convert
 
 logger = logging.getLogger(__name__)
