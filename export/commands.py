@@ -4,6 +4,7 @@ and ``onnx`` (quantize, triton) are imported when they run."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from s2s_onnx.models.data import HELD_OUT_NAME, VOCAB_NAME, read_pairs
 from s2s_onnx.runtime.cli.arguments import field_default, from_args, option, output_flag, positive_int, verbose_flag
 from s2s_onnx.runtime.config import CONFIG_NAME
 from s2s_onnx.runtime.errors import DataFormatError, ModelFileNotFoundError, ModelFormatError
+from s2s_onnx.runtime.loop import STOPS, LoopRules
 from s2s_onnx.runtime.vocab import Vocabulary
 
 from .options import ConvertOptions, QuantizeOptions, TritonSettings
@@ -47,6 +49,7 @@ def register(subparsers: Any) -> None:
     option(
         p, "--max-decoder-length", source=(v, "max_decoder_len"), type=positive_int, help="longest output trained on"
     )
+    loop_flags(p)
     output_flag(p, "bundle directory to write")
     c = ConvertOptions
     option(p, "--opset", source=(c, "opset"), type=int, help="ONNX opset")
@@ -67,6 +70,37 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
     register_quantize(subparsers)
     register_triton(subparsers)
+
+
+def loop_flags(parser: argparse.ArgumentParser) -> None:
+    """The author's decode loop where it is not the Keras example's (recorded in the bundle; default: the
+    vocabulary's, else the example's)."""
+    stop = "end: at the end token or the cap (the Keras example); length: always the cap, no end token"
+    parser.add_argument("--stop", choices=STOPS, default=None, help=stop)
+    cap = "the loop's cap in tokens (default: the Keras example's, max decoder length + 1)"
+    parser.add_argument("--max-length", type=positive_int, default=None, help=cap)
+    joiner = "what joins output tokens (default: nothing for characters, a space for words)"
+    parser.add_argument("--joiner", default=None, help=joiner)
+
+
+def with_loop_of(
+    resolved: tuple[Vocabulary, list[str], str], args: argparse.Namespace
+) -> tuple[Vocabulary, list[str], str]:
+    vocab, sentences, inputs = resolved
+    return with_loop(vocab, args), sentences, inputs
+
+
+def with_loop(vocab: Vocabulary, args: argparse.Namespace) -> Vocabulary:
+    """``vocab`` with the loop rules the flags give (each flag not given keeps the vocabulary's)."""
+    if args.stop is None and args.max_length is None and args.joiner is None:
+        return vocab
+    own = vocab.loop
+    rules = LoopRules(
+        stop=args.stop if args.stop is not None else own.stop,
+        max_length=args.max_length if args.max_length is not None else own.max_length,
+        joiner=args.joiner if args.joiner is not None else own.joiner,
+    )
+    return dataclasses.replace(vocab, loop=rules)
 
 
 def _min_identical_argument(parser: argparse.ArgumentParser) -> None:
@@ -203,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_frameworks(args.verbose)
     from .tf.convert import convert
 
-    vocab, sentences, inputs = resolve_vocabulary(args)
+    vocab, sentences, inputs = with_loop_of(resolve_vocabulary(args), args)
     options = ConvertOptions(
         opset=args.opset,
         verify=not args.no_verify,
@@ -226,7 +260,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _convert_quantized(args: argparse.Namespace, vocab: Vocabulary, options: Any) -> int:
     """``convert --quantize int8``: the verified fp32 bundle in a scratch directory, then its int8 bundle."""
-    import dataclasses
     import tempfile
 
     from .graphs.quantize import quantize

@@ -66,8 +66,10 @@ def target_tokens(decoder: keras.Model, token_ids: np.ndarray, vocab: Vocabulary
 def decode_sequence(
     encoder: keras.Model, decoder: keras.Model, input_seq: np.ndarray, vocab: Vocabulary, max_length: int | None = None
 ) -> tuple[list[int], bool]:
-    """The example's loop for one input ``(1, time, ...)``: (token ids without the end token, ended)."""
-    max_decoder_seq_length = (vocab.max_decoder_len + 1 if max_length is None else max_length) - 1
+    """The example's loop for one input ``(1, time, ...)``: (token ids without the end token, ended); with the
+    author's loop rules where the vocabulary records them (another default cap; no end token: always the cap)."""
+    max_decoder_seq_length = default_limit(vocab, max_length) - 1
+    at_end = vocab.loop.stops_at_end
     states_value = _states(compiled(encoder)(keras.ops.convert_to_tensor(input_seq)))
     target_seq = target_tokens(decoder, np.array([vocab.start_id]), vocab)
     stop_condition = False
@@ -76,12 +78,19 @@ def decode_sequence(
         output_tokens, *states = compiled(decoder)([keras.ops.convert_to_tensor(target_seq), *states_value])
         sampled_token_index = int(np.argmax(_numpy(output_tokens)[0, -1, :]))
         decoded_sentence.append(sampled_token_index)
-        if sampled_token_index == vocab.end_id or len(decoded_sentence) > max_decoder_seq_length:
+        if (at_end and sampled_token_index == vocab.end_id) or len(decoded_sentence) > max_decoder_seq_length:
             stop_condition = True
         target_seq = target_tokens(decoder, np.array([sampled_token_index]), vocab)
         states_value = states
-    ended = decoded_sentence[-1] == vocab.end_id
+    ended = at_end and decoded_sentence[-1] == vocab.end_id
     return (decoded_sentence[:-1] if ended else decoded_sentence), ended
+
+
+def default_limit(vocab: Vocabulary, max_length: int | None) -> int:
+    """``max_length``, else the author's cap, else the example's ``max_decoder_seq_length + 1``."""
+    if max_length is not None:
+        return max_length
+    return vocab.loop.max_length if vocab.loop.max_length is not None else vocab.max_decoder_len + 1
 
 
 def example_decode(
@@ -107,7 +116,8 @@ def greedy_decode(
     max_length: int | None = None,
 ) -> ReferenceDecode:
     """The example's rule on a whole batch at once: each row stops at its end token or after ``max_length``."""
-    limit = vocab.max_decoder_len + 1 if max_length is None else max_length
+    limit = default_limit(vocab, max_length)
+    at_end = vocab.loop.stops_at_end
     batch = encoder_input.shape[0]
     states = _states(compiled(encoder)(keras.ops.convert_to_tensor(encoder_input)))
     token = target_tokens(decoder, np.full(batch, vocab.start_id), vocab)
@@ -119,11 +129,11 @@ def greedy_decode(
         for row, token_id in enumerate(chosen.tolist()):
             if ended[row]:
                 continue
-            if token_id == vocab.end_id:
+            if at_end and token_id == vocab.end_id:
                 ended[row] = True
             else:
                 ids[row].append(token_id)
-        if all(ended):
+        if at_end and all(ended):
             break
         token = target_tokens(decoder, chosen, vocab)
     return ReferenceDecode(token_ids=ids, ended=ended)

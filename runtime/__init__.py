@@ -36,8 +36,9 @@ from .errors import (
     UnknownCharacterError,
     VocabularyMismatchError,
 )
-from .model import DecodeResult, Seq2SeqModel
+from .model import Seq2SeqModel
 from .options import DecodeOptions
+from .results import DecodeResult
 from .serving.batching import BatchingOptions, BatchStats, DynamicBatcher
 from .sessions import SessionConfig
 from .vocab import CleanRules, TextRules, Vocabulary

@@ -39,6 +39,11 @@ class BatchTokens:
         lengths = np.where(ended, is_end.argmax(axis=1), ids.shape[1]).astype(np.int64)
         return cls(ids, probs, lengths, ended)
 
+    def without_end(self) -> BatchTokens:
+        """The same tokens read as a loop without an end token reads them: every step is output."""
+        steps = self.ids.shape[1]
+        return BatchTokens(self.ids, self.probs, np.full(len(self.lengths), steps, np.int64), np.zeros_like(self.ended))
+
     def rows(self) -> list[tuple[list[int], bool]]:
         """Per row: its token ids (without the end token) and whether it ended."""
         lengths, ended = self.lengths.tolist(), self.ended.tolist()

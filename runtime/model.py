@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, overload
 
 import numpy as np
 import onnxruntime as ort
@@ -23,58 +22,12 @@ from .errors import (
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
-from .search import Hypothesis, Sampling, beam_search, fused_beam_search, sample
+from .results import DecodePlan, DecodeResult, Method
+from .search import Sampling, beam_search, fused_beam_search, sample
 from .sessions import Device, SessionConfig
 from .vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
-
-StopReason = Literal["end", "max_length"]
-Method = Literal["greedy", "beam", "sampling"]
-
-
-@dataclass(frozen=True)
-class DecodePlan:
-    """How one call decodes: at most ``max_length`` tokens per input, by ``method``, in the fused graph or not."""
-
-    max_length: int
-    method: Method
-    fused: bool
-
-
-@dataclass(frozen=True)
-class DecodeResult:
-    """One decoded input: the text, its token ids, the probability of each chosen token, and why it stopped.
-    A beam search adds the best hypothesis' ``score`` and the n-best ``hypotheses`` (best first, texts in
-    ``texts``)."""
-
-    text: str
-    token_ids: tuple[int, ...]
-    probabilities: tuple[float, ...]
-    stop_reason: StopReason
-    score: float | None = None
-    hypotheses: tuple[Hypothesis, ...] = ()
-    texts: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
-            "text": self.text,
-            "token_ids": list(self.token_ids),
-            "probabilities": [round(p, 6) for p in self.probabilities],
-            "stop_reason": self.stop_reason,
-        }
-        if self.score is not None:
-            found["score"] = round(self.score, 6)
-            found["n_best"] = [
-                {
-                    "text": text,
-                    "token_ids": list(h.token_ids),
-                    "log_prob": round(h.log_prob, 6),
-                    "score": round(h.score, 6),
-                }
-                for text, h in zip(self.texts, self.hypotheses, strict=True)
-            ]
-        return found
 
 
 class Seq2SeqModel:
@@ -256,16 +209,24 @@ class Seq2SeqModel:
         return self._stream(x, limit)
 
     def max_length(self, options: DecodeOptions | None = None) -> int:
-        """Most tokens a decode with ``options`` generates: the Keras example's ``max_decoder_seq_length + 1``
-        unless ``options.max_length`` says otherwise."""
+        """Most tokens a decode with ``options`` generates: ``options.max_length``, else the cap of the author's
+        loop the bundle records, else the Keras example's ``max_decoder_seq_length + 1``."""
         opts = options if options is not None else self.options
-        return opts.max_length if opts.max_length is not None else self.vocabulary.max_decoder_len + 1
+        if opts.max_length is not None:
+            return opts.max_length
+        vocab = self.vocabulary
+        return vocab.loop.max_length if vocab.loop.max_length is not None else vocab.max_decoder_len + 1
 
     # -- internals ------------------------------------------------------------------------------------
     def _plan(self, opts: DecodeOptions, count: int) -> DecodePlan:
         """How ``count`` inputs are decoded with ``opts``: the one place where fused or steps is decided, and where
         a missing fused graph is an error (``strategy="fused"``); the memory bound is checked before any work."""
         method: Method = "beam" if opts.searches else "sampling" if opts.sampling else "greedy"
+        if method == "beam" and not self.vocabulary.loop.stops_at_end:
+            raise InvalidOptionError(
+                "beam search ranks hypotheses that end; this model's loop has no end token (it always decodes "
+                f"{self.max_length(opts)} tokens), so decode greedily or by sampling"
+            )
         graph = {"greedy": self.bundle.greedy, "beam": self.bundle.beam, "sampling": None}[method]
         if opts.strategy == "fused" and graph is None:
             if method == "sampling":
@@ -293,17 +254,19 @@ class Seq2SeqModel:
                 results.extend(self._search_results(x, limit, opts, plan.fused))
             elif plan.method == "sampling":
                 settings = Sampling(opts.temperature, opts.top_k, opts.top_p, opts.seed)
-                results.extend(self._results(sample(self.bundle, x, limit, settings)))
+                drawn = sample(self.bundle, x, limit, settings, self.vocabulary.loop.stops_at_end)
+                results.extend(self._results(drawn if self.vocabulary.loop.stops_at_end else drawn.without_end()))
             else:
                 results.extend(self._results(self._decode_batch(x, limit, plan.fused, cancel)))
         return results[0] if single else results
 
     def _decode_batch(self, x: np.ndarray, limit: int, fused: bool, cancel: Cancellation | None) -> BatchTokens:
         run_options = cancel.run_options() if cancel is not None else None
+        at_end = self.vocabulary.loop.stops_at_end
         try:
-            if fused:
-                return decode_fused(self.bundle, x, limit, run_options=run_options)
-            return decode_steps(self.bundle, x, limit, run_options=run_options)
+            decode = decode_fused if fused else decode_steps
+            tokens = decode(self.bundle, x, limit, at_end, run_options)
+            return tokens if at_end else tokens.without_end()
         except Exception as exc:
             if cancel is not None and cancel.cancelled:
                 raise DecodeCancelledError("the decode was cancelled before it finished") from exc
@@ -326,9 +289,10 @@ class Seq2SeqModel:
     def _stream(self, x: np.ndarray, limit: int) -> Iterator[str]:
         vocab = self.vocabulary
         tokens, end_id, separator = vocab.target_chars, vocab.end_id, ""
-        for next_ids, _ in greedy_steps(self.bundle, x, limit):
+        at_end = vocab.loop.stops_at_end
+        for next_ids, _ in greedy_steps(self.bundle, x, limit, at_end):
             token = int(next_ids[0])
-            if token == end_id:
+            if at_end and token == end_id:
                 return
             yield separator + tokens[token]
             separator = vocab.separator

@@ -222,7 +222,7 @@ def filtered(probs: np.ndarray, settings: Sampling) -> np.ndarray:
     return np.asarray(weights / weights.sum(axis=1, keepdims=True))
 
 
-def sample(bundle: Bundle, x: np.ndarray, max_length: int, settings: Sampling) -> BatchTokens:
+def sample(bundle: Bundle, x: np.ndarray, max_length: int, settings: Sampling, stop_at_end: bool = True) -> BatchTokens:
     """Sample one batch token by token: the greedy step loop (:func:`greedy_steps`) with a draw instead of the
     argmax, so it stops like greedy, at the end token or after ``max_length`` tokens."""
     rng = np.random.default_rng(settings.seed)
@@ -232,7 +232,7 @@ def sample(bundle: Bundle, x: np.ndarray, max_length: int, settings: Sampling) -
         draws = np.asarray(rng.random(probs.shape[0])).reshape(-1, 1) * cumulative[:, -1:]
         return np.asarray(np.minimum((cumulative <= draws).sum(axis=1), probs.shape[1] - 1), np.int64)
 
-    steps = list(greedy_steps(bundle, x, max_length, choose=draw))
+    steps = list(greedy_steps(bundle, x, max_length, stop_at_end, choose=draw))
     if not steps:
         return BatchTokens.from_steps(np.zeros((x.shape[0], 0), np.int64), np.zeros((x.shape[0], 0)), 0)
     ids, probs = (np.stack(column, axis=1) for column in zip(*steps, strict=True))

@@ -23,6 +23,7 @@ from .errors import (
     OptionTypeError,
     UnknownCharacterError,
 )
+from .loop import DEFAULT_LOOP, LoopRules
 from .text import DEFAULT_TEXT, TextHandling
 
 START_CHAR = "\t"
@@ -74,6 +75,7 @@ class Vocabulary:
     end_char: str = END_CHAR
     pad_char: str = PAD_CHAR
     tokenization: Tokenization = "char"
+    loop: LoopRules = DEFAULT_LOOP  # how the author's loop stopped and joined (if not as the Keras example's)
     text: TextHandling = DEFAULT_TEXT  # how a text becomes tokens (a Keras Tokenizer's rules, if it had one)
     input_index: dict[str, int] = field(init=False, repr=False, compare=False)
     target_index: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -114,7 +116,9 @@ class Vocabulary:
 
     @property
     def separator(self) -> str:
-        """What joins output tokens: nothing for characters, a space for words."""
+        """What joins output tokens: the author's joiner, else nothing for characters and a space for words."""
+        if self.loop.joiner is not None:
+            return self.loop.joiner
         return " " if self.tokenization == "word" else ""
 
     def tokenize(self, text: str) -> list[str]:
@@ -184,6 +188,7 @@ class Vocabulary:
             "max_encoder_seq_length": self.max_encoder_len,
             "max_decoder_seq_length": self.max_decoder_len,
             **({} if self.text.is_default else {"text": self.text.to_dict()}),
+            **({} if self.loop.is_default else {"loop": self.loop.to_dict()}),
         }
 
     @classmethod
@@ -202,11 +207,12 @@ class Vocabulary:
             target_chars=tables["target_tokens"],
             max_encoder_len=_length(data, "max_encoder_seq_length", MAX_ENCODER_LEN),
             max_decoder_len=_length(data, "max_decoder_seq_length", MAX_DECODER_LEN),
-            start_char=token(data, "start", START_CHAR),
-            end_char=token(data, "end", END_CHAR),
+            start_char=token(data, "start", START_CHAR, allow_empty=True),  # "": the id-0 token, as some loops use
+            end_char=token(data, "end", END_CHAR, allow_empty=True),
             pad_char=token(data, "padding", PAD_CHAR, allow_empty=True),
             tokenization=kind,
-            text=TextHandling.from_dict(data["text"]) if "text" in data else TextHandling(),
+            text=TextHandling.from_dict(data["text"]) if "text" in data else DEFAULT_TEXT,
+            loop=LoopRules.from_dict(data["loop"]) if "loop" in data else DEFAULT_LOOP,
         )
 
     # -- encoding ------------------------------------------------------------------------------------
@@ -362,4 +368,5 @@ def random_texts(vocab: Vocabulary, rng: np.random.Generator, count: int, shorte
     int8 check decode when no real inputs are at hand."""
     tokens = [t for t in vocab.input_chars if t and vocab.tokenize(t) == [t]]
     lengths = rng.integers(shortest, vocab.max_encoder_len + 1, size=count)
-    return [vocab.separator.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]
+    spacer = (vocab.text.split or " ") if vocab.tokenization == "word" else ""  # how inputs are written, not outputs
+    return [spacer.join(tokens[i] for i in rng.integers(0, len(tokens), size=int(n))) for n in lengths]

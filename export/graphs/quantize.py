@@ -29,8 +29,9 @@ from s2s_onnx.models.quality import chrf, exact_match
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.config import BundleConfig
 from s2s_onnx.runtime.errors import S2SError
-from s2s_onnx.runtime.model import DecodeResult, Seq2SeqModel
+from s2s_onnx.runtime.model import Seq2SeqModel
 from s2s_onnx.runtime.options import DecodeOptions
+from s2s_onnx.runtime.results import DecodeResult
 from s2s_onnx.runtime.vocab import random_texts
 
 from ..options import QuantizeOptions

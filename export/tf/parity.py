@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from s2s_onnx.models.inference import InferenceModels, call_keras, random_inputs
-from s2s_onnx.models.reference import example_decode
+from s2s_onnx.models.reference import default_limit, example_decode
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
-from s2s_onnx.runtime.decoding import decode_fused, decode_steps
+from s2s_onnx.runtime.decoding import BatchTokens, decode_fused, decode_steps
 from s2s_onnx.runtime.vocab import Vocabulary, random_texts
 
 from ..options import DEFAULT_TOLERANCE
@@ -147,14 +147,19 @@ def check_onnx(
     report.real_inputs = bool(sentences)
     texts = list(sentences)[:decode_sample] or random_texts(vocab, rng, decode_sample)
     x = bundle.encoder_input(texts)
-    for limit in (vocab.max_decoder_len + 1, SHORT_LIMIT):
+    at_end = vocab.loop.stops_at_end  # the author's loop: at the end token, or always the cap
+
+    def rows(tokens: BatchTokens) -> list[tuple[list[int], bool]]:
+        return (tokens if at_end else tokens.without_end()).rows()
+
+    for limit in (default_limit(vocab, None), SHORT_LIMIT):
         keras_decode = example_decode(models.encoder, models.decoder, x, vocab, limit)
         expected = list(zip(keras_decode.token_ids, keras_decode.ended, strict=True))
-        report.record_decodes(texts, expected, decode_steps(bundle, x, limit).rows(), vocab, f"Keras vs steps, {limit}")
+        steps = rows(decode_steps(bundle, x, limit, at_end))
+        report.record_decodes(texts, expected, steps, vocab, f"Keras vs steps, {limit}")
         if bundle.greedy is not None:
-            report.record_decodes(
-                texts, expected, decode_fused(bundle, x, limit).rows(), vocab, f"Keras vs fused, {limit}"
-            )
+            fused = rows(decode_fused(bundle, x, limit, at_end))
+            report.record_decodes(texts, expected, fused, vocab, f"Keras vs fused, {limit}")
         report.reference += [
             {"text": t, "max_length": limit, "token_ids": ids, "ended": ended}
             for t, (ids, ended) in zip(texts, expected, strict=True)

@@ -53,6 +53,7 @@ def _header(bundle: Bundle) -> list[str]:
         f"  vocabulary: {vocab.num_encoder_tokens} input / {vocab.num_decoder_tokens} output tokens; "
         f"max encoder length {vocab.max_encoder_len}, max decoder length {vocab.max_decoder_len}; "
         f"start {vocab.start_char!r}, end {vocab.end_char!r}, pad {vocab.pad_char!r}",
+        f"  decode loop: {vocab.loop.describe()}",
     ]
 
 

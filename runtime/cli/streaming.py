@@ -14,7 +14,8 @@ from typing import BinaryIO, TextIO, TypeVar
 
 from ..decoding import Cancellation
 from ..errors import InputEncodingError, S2SError
-from ..model import DecodeResult, Seq2SeqModel
+from ..model import Seq2SeqModel
+from ..results import DecodeResult
 
 T = TypeVar("T")
 MAX_LINE_BYTES = 1 << 20  # a longer line is an error (models take far shorter inputs), not a memory hazard

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from ..errors import BatcherClosedError, OptionTypeError, QueueFullError, RequestTimeoutError
-from ..model import DecodeResult, Seq2SeqModel, as_texts
+from ..model import Seq2SeqModel, as_texts
 from ..options import MAX_BATCH_SIZE, DecodeOptions, check_int, check_number
+from ..results import DecodeResult
 
 logger = logging.getLogger(__name__)
 

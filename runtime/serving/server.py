@@ -36,10 +36,11 @@ from ..errors import (
     RequestTimeoutError,
     S2SError,
 )
-from ..model import DecodeResult, Seq2SeqModel
+from ..model import Seq2SeqModel
 from ..options import (
     DecodeOptions,
 )
+from ..results import DecodeResult
 from .batching import BatchingOptions, DynamicBatcher
 from .limits import ServerLimits
 from .metrics import ServerMetrics
