@@ -147,7 +147,11 @@ class ConfigGraph:
         config = self.rnn_config(name)
         for flag in ("go_backwards", "stateful", "time_major"):
             if config.get(flag):
-                raise self.fail(f"{kind} {name!r} uses {flag}=True, which is not supported")
+                raise self.fail(
+                    f"layer {name!r} ({kind}) has {flag}=True, which s2s-onnx does not convert: the Keras example's "
+                    "layers read forwards, one sequence at a time (for both directions wrap the layer in "
+                    "Bidirectional); retrain without it"
+                )
         return RnnSpec.of_layer(self.model.get_layer(name), kind, config)
 
     def chain_above(self, first: str, members: set[str]) -> list[str]:

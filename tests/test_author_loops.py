@@ -30,10 +30,16 @@ TEXTS = ["a b", "c", "d d a", "b c d a", "a"]
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("loops")
+    write_loop_model(directory / "model.keras", directory / "vocab.json")
+    return directory
+
+
+def write_loop_model(model_path: Path, vocab_path: Path) -> None:
+    """A word-level GRU model of :data:`VOCAB`, seeded, and that vocabulary."""
     import keras
     from families import randomize
 
-    directory = tmp_path_factory.mktemp("loops")
     enc_in = keras.Input((None,), name="encoder_inputs")
     x = keras.layers.Embedding(5, 4, mask_zero=True)(enc_in)
     _, h = keras.layers.GRU(6, return_state=True)(x)
@@ -43,9 +49,8 @@ def model_dir(tmp_path_factory) -> Path:
     )
     model = keras.Model([enc_in, dec_in], keras.layers.Dense(7, activation="softmax")(seq))
     randomize(model, 0, 0.0, 11)
-    model.save(directory / "model.keras")
-    (directory / "vocab.json").write_text(json.dumps(VOCAB, ensure_ascii=False))
-    return directory
+    model.save(model_path)
+    vocab_path.write_text(json.dumps(VOCAB, ensure_ascii=False))
 
 
 def author_loop(model_dir: Path, text: str, steps: int, stop_at_zero: bool) -> list[int]:

@@ -81,6 +81,9 @@ def scratch(tmp_path_factory, pairs_file: Path) -> Path:
     states = [keras.Input((8,)), keras.Input((8,))]
     seq, h2, c2 = decoder_lstm(dec_in, initial_state=states)
     keras.Model([dec_in, *states], [dense(seq), h2, c2]).save(root / "decoder_model.h5")
+    from readme_files import write_readme_files
+
+    write_readme_files(root, vocab)
     return root
 
 
@@ -127,6 +130,10 @@ def test_readme_s2s_onnx_commands(scratch: Path, capsys, monkeypatch) -> None:
     assert (scratch / "bench-results" / "bench.json").is_file()
     assert json.loads((scratch / "loadtest-results" / "loadtest.json").read_text())["runs"][0]["mismatches"] == 0
     assert (scratch / "triton-repo" / "dates" / "config.pbtxt").is_file()
+    for bundle in ("savedmodel", "tf2-keras", "cudnn", "keras22", "masked", "tokenizer", "dicts", "fixed"):
+        assert (scratch / f"{bundle}-bundle" / "reference.json").is_file(), bundle
+    fixed = json.loads((scratch / "fixed-bundle" / "config.json").read_text())["vocabulary"]["loop"]
+    assert fixed == {"stop": "length", "max_length": 8, "joiner": ""}
 
 
 def serve_block() -> list[str]:
@@ -196,3 +203,10 @@ def test_builtin_model_handles_the_issue_examples() -> None:
     assert model.translate(examples) == ["2021-03-03"] * len(examples)
     assert model.translate(["July 01, 1964", "dec 17 1960"]) == ["1964-07-01", "1960-12-17"]
     assert model.config.provenance["source_flavour"] == "keras3-keras"
+
+
+def test_the_files_table_commands_are_the_ones_run() -> None:
+    """Each command of "The files people have" table stands in a bash block too, so the README test runs it."""
+    table = README[README.index("| you have | convert it with |") :].split("\n\n", 1)[0]
+    commands = re.findall(r"`(s2s-onnx convert [^`]+)`", table)
+    assert len(commands) == 8 and set(commands) <= set(command_lines())

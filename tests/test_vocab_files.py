@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from s2s_onnx.export.vocab_files import VocabSettings, load_vocabulary, pair_vocabulary, read_side
-from s2s_onnx.runtime import DataFormatError, Vocabulary
+from s2s_onnx.runtime import CleanRules, DataFormatError, Vocabulary
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tokenizers"
 LENGTHS = VocabSettings(max_encoder_len=8, max_decoder_len=9)
@@ -96,25 +96,14 @@ def test_the_cli_reads_a_tokenizer_pair(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.keras
 def test_a_tokenizer_model_converts_and_decodes_as_its_keras_loop(tmp_path: Path, capsys) -> None:
-    import keras
     import numpy as np
-    from families import randomize
 
     from s2s_onnx.models.inference import build_inference_models
     from s2s_onnx.models.reference import example_decode
     from s2s_onnx.runtime import Seq2SeqModel
     from s2s_onnx.runtime.cli import main
 
-    vocab = tokenizer_vocab()
-    enc_in = keras.Input((None,), name="encoder_inputs")
-    x = keras.layers.Embedding(vocab.num_encoder_tokens, 5, mask_zero=True)(enc_in)
-    _, h = keras.layers.GRU(6, return_state=True)(x)
-    dec_in = keras.Input((None,), name="decoder_inputs")
-    y = keras.layers.Embedding(vocab.num_decoder_tokens, 5)(dec_in)
-    seq, _ = keras.layers.GRU(6, return_sequences=True, return_state=True)(y, initial_state=[h])
-    model = keras.Model([enc_in, dec_in], keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq))
-    randomize(model, vocab.end_id, 2.0, 5)
-    model.save(tmp_path / "model.keras")
+    vocab = write_tokenizer_model(tmp_path / "model.keras")
     args = [
         "--source-vocab",
         str(FIXTURES / "source_tokenizer.json"),
@@ -124,7 +113,9 @@ def test_a_tokenizer_model_converts_and_decodes_as_its_keras_loop(tmp_path: Path
     args += ["--max-encoder-length", "8", "--max-decoder-length", "9", "-o", str(tmp_path / "b"), "--fused"]
     assert main(["convert", str(tmp_path / "model.keras"), *args]) == 0
     texts = [p["text"] for p in json.loads((FIXTURES / "sequences.json").read_text("utf-8"))]
-    models = build_inference_models(model)
+    import keras
+
+    models = build_inference_models(keras.saving.load_model(tmp_path / "model.keras"))
     x_ids = vocab.encode_sources([vocab.clean(t) for t in texts], ids=True)
     expected = example_decode(models.encoder, models.decoder, x_ids, vocab).texts(vocab)
     runtime = Seq2SeqModel.load(tmp_path / "b")
@@ -145,3 +136,31 @@ def test_text_vectorization_lists_tokenize_as_the_layer_does(tmp_path: Path) -> 
     for text in ["GO, now!!", "The mat... don't", "unknown cat"]:
         expected = [int(i) for i in np.asarray(layer([text]))[0] if i]
         assert vocab.source_ids([vocab.clean(text)])[0] == expected, text
+
+
+def write_tokenizer_model(path: Path) -> Vocabulary:
+    """A word-level GRU model (Embedding inputs, masked source) of the fixture Tokenizers' vocabulary, seeded."""
+    import keras
+    from families import randomize
+
+    vocab = tokenizer_vocab()
+    enc_in = keras.Input((None,), name="encoder_inputs")
+    x = keras.layers.Embedding(vocab.num_encoder_tokens, 5, mask_zero=True)(enc_in)
+    _, h = keras.layers.GRU(6, return_state=True)(x)
+    dec_in = keras.Input((None,), name="decoder_inputs")
+    y = keras.layers.Embedding(vocab.num_decoder_tokens, 5)(dec_in)
+    seq, _ = keras.layers.GRU(6, return_sequences=True, return_state=True)(y, initial_state=[h])
+    model = keras.Model([enc_in, dec_in], keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(seq))
+    randomize(model, vocab.end_id, 2.0, 5)
+    model.save(path)
+    return vocab
+
+
+def test_a_char_level_tokenizer_lowercases_characters(tmp_path: Path) -> None:
+    config = {"char_level": True, "lower": True, "filters": "!", "split": " ", "oov_token": None}
+    config["word_index"] = json.dumps({"a": 1, "b": 2, " ": 3, "\t": 4, "\n": 5})
+    (tmp_path / "chars.json").write_text(json.dumps({"class_name": "Tokenizer", "config": config}))
+    side = read_side(tmp_path / "chars.json")
+    vocab = pair_vocabulary(side, side, VocabSettings(max_encoder_len=5, max_decoder_len=5))
+    assert vocab.tokenization == "char" and (vocab.start_char, vocab.end_char) == ("\t", "\n")
+    assert vocab.source_ids([vocab.clean("AB a!", CleanRules(unknown="skip"))])[0] == [1, 2, 3, 1]
