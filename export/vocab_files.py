@@ -114,6 +114,16 @@ def _example_dicts(data: dict[str, Any]) -> Vocabulary:
     )
 
 
+def example_dicts(vocab: Vocabulary) -> dict[str, Any]:
+    """The Keras example's ``input_token_index``/``target_token_index`` and lengths of a character vocabulary."""
+    return {
+        "input_token_index": {c: i for i, c in enumerate(vocab.input_chars)},
+        "target_token_index": {c: i for i, c in enumerate(vocab.target_chars)},
+        "max_encoder_seq_length": vocab.max_encoder_len,
+        "max_decoder_seq_length": vocab.max_decoder_len,
+    }
+
+
 def read_side(path: Path) -> Side:
     """One side's table from a Tokenizer JSON, a ``{token: id}`` dict or a TextVectorization vocabulary."""
     data = read_json_file(path, "vocabulary file")

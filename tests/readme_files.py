@@ -18,6 +18,8 @@ def write_readme_files(root: Path, example_vocab: Any) -> None:
     from test_masking import masked_model, vocabulary
     from test_vocab_files import write_tokenizer_model
 
+    from s2s_onnx.export.vocab_files import example_dicts
+
     shutil.copytree(KERAS2 / "lstm" / "savedmodel", root / "s2s")
     shutil.copy(KERAS2 / "lstm" / "vocabulary.json", root / "s2s-vocabulary.json")
     shutil.copy(KERAS2 / "lstm" / "model-windows.keras", root / "s2s-tf2.keras")
@@ -30,11 +32,5 @@ def write_readme_files(root: Path, example_vocab: Any) -> None:
     write_tokenizer_model(root / "tokenized.keras")
     for side in ("source", "target"):
         shutil.copy(FIXTURES / "tokenizers" / f"{side}_tokenizer.json", root / f"{side}_tokenizer.json")
-    dicts = {
-        "input_token_index": {c: i for i, c in enumerate(example_vocab.input_chars)},
-        "target_token_index": {c: i for i, c in enumerate(example_vocab.target_chars)},
-        "max_encoder_seq_length": example_vocab.max_encoder_len,
-        "max_decoder_seq_length": example_vocab.max_decoder_len,
-    }
-    (root / "token-index.json").write_text(json.dumps(dicts))
+    (root / "token-index.json").write_text(json.dumps(example_dicts(example_vocab)))
     write_loop_model(root / "fixed.keras", root / "fixed-vocabulary.json")

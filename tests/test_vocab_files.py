@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_onnx.export.vocab_files import VocabSettings, load_vocabulary, pair_vocabulary, read_side
+from s2s_onnx.export.vocab_files import VocabSettings, example_dicts, load_vocabulary, pair_vocabulary, read_side
 from s2s_onnx.runtime import CleanRules, DataFormatError, Vocabulary
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tokenizers"
@@ -53,13 +53,7 @@ def test_a_text_vectorization_list_uses_its_default_standardisation(tmp_path: Pa
 
 def test_the_keras_example_dicts_are_its_vocabulary(tmp_path: Path) -> None:
     expected = Vocabulary.from_pairs(["ab", "b a"], ["x", "yx"])
-    data = {
-        "input_token_index": {c: i for i, c in enumerate(expected.input_chars)},
-        "target_token_index": {c: i for i, c in enumerate(expected.target_chars)},
-        "max_encoder_seq_length": expected.max_encoder_len,
-        "max_decoder_seq_length": expected.max_decoder_len,
-    }
-    (tmp_path / "dicts.json").write_text(json.dumps(data))
+    (tmp_path / "dicts.json").write_text(json.dumps(example_dicts(expected)))
     assert load_vocabulary(tmp_path / "dicts.json") == expected
 
 
