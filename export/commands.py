@@ -234,10 +234,10 @@ def run(args: argparse.Namespace) -> int:
     check_model_file(args.model_file)
     if args.decoder_model is not None:
         check_model_file(args.decoder_model, "--decoder-model")
+    vocab, sentences, inputs = with_loop_of(resolve_vocabulary(args), args)  # its errors before TensorFlow starts
     quiet_frameworks(args.verbose)
     from .tf.convert import convert
 
-    vocab, sentences, inputs = with_loop_of(resolve_vocabulary(args), args)
     options = ConvertOptions(
         opset=args.opset,
         verify=not args.no_verify,
