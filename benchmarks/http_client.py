@@ -129,7 +129,8 @@ async def fetch(host: str, port: int, method: str, path: str, payload: Any = Non
     connection = await HttpConnection.open(host, port)
     try:
         body = b"" if payload is None else json.dumps(payload).encode()
-        status, raw = await connection.request(method, path, body)
+        kind = "" if payload is None else "Content-Type: application/json\r\n"
+        status, raw = await connection.request(method, path, body, kind)
     finally:
         await connection.close()
     text = raw.decode()

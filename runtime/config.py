@@ -6,7 +6,9 @@ One dataclass, written by the exporter and read by the runtime.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,19 +167,32 @@ class BundleConfig:
 
 
 def read_bundle_file(path: Path, limit: int) -> bytes:
-    """A bundle file's bytes; unreadable or over-large files get errors that say so."""
+    """A bundle file's bytes: only a regular file is read (not a device, FIFO or socket, whatever a link points
+    at), and its size is bounded as it is read, not taken from ``stat``; errors say what is wrong."""
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise BundleFormatError(f"{path} is {size} bytes, more than the {limit} a bundle file may have")
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO would block an ordinary open
     except PermissionError as exc:
         raise BundleReadError(f"cannot read {path}: permission denied; make it readable (chmod a+r)") from exc
     except IsADirectoryError as exc:
         raise BundleReadError(f"cannot read {path}: it is a directory, not a file; re-export the bundle") from exc
     except OSError as exc:
         raise BundleReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        kind = os.fstat(handle.fileno()).st_mode
+        if stat.S_ISDIR(kind):
+            raise BundleReadError(f"cannot read {path}: it is a directory, not a file; re-export the bundle")
+        if not stat.S_ISREG(kind):
+            raise BundleReadError(
+                f"{path} is not a regular file (a device, FIFO or socket, or a link to one); a bundle holds only "
+                "files: re-export it"
+            )
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise BundleReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise BundleFormatError(f"{path} has more than the {limit} bytes a bundle file may have; re-export it")
+    return data
 
 
 class _Fields:

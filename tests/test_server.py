@@ -126,7 +126,7 @@ def test_bad_requests_get_json_errors(server: ServerProcess, payload: object, st
                 body = payload
             else:
                 body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            return await connection.request("POST", "/translate", body)
+            return await connection.request("POST", "/translate", body, "Content-Type: application/json\r\n")
         finally:
             await connection.close()
 
@@ -149,7 +149,7 @@ def test_chunked_body_over_the_limit(server: ServerProcess) -> None:
     async def send() -> tuple[int, bytes]:
         connection = await HttpConnection.open(server.host, server.port)
         chunk = b'{"text": "' + b"x" * 3000
-        head = b"POST /translate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         connection.writer.write(head + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2 + b"0\r\n\r\n")
         try:
             return await connection.response()
@@ -250,3 +250,33 @@ def test_load_test_checks_every_answer(tmp_path, texts: list[str]) -> None:
     assert markdown(runs).count("\n") == 3
     written = write_results(settings, runs)
     assert json.loads(written[0].read_text())["runs"][0]["requests"] == 40
+
+
+def test_hostile_requests_get_bounded_json_answers(server: ServerProcess) -> None:
+    """A lone surrogate in a field name (a 400, not a 500), a text/plain or form POST (415: any web page could send
+    those without a CORS preflight), another Host (421: DNS rebinding against a loopback server), no redirect that
+    echoes the Host, and no server header naming the framework."""
+
+    async def send(body: bytes, headers: str) -> tuple[int, bytes, bytes]:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        head = f"POST /translate HTTP/1.1\r\n{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode() + body)
+        await writer.drain()
+        raw = await reader.read()
+        writer.close()
+        top, _, rest = raw.partition(b"\r\n\r\n")
+        return int(top.split()[1]), top, rest
+
+    host = f"Host: 127.0.0.1:{server.port}\r\n"
+    json_type = "Content-Type: application/json\r\n"
+    status, _, body = asyncio.run(send(b'{"\\ud800x": 1, "text": "May 1"}', host + json_type))
+    assert status == 400 and "unknown field" in json.loads(body)["error"]["message"]
+    for kind in ("text/plain", "application/x-www-form-urlencoded"):
+        status, _, body = asyncio.run(send(b'{"text": "May 1"}', host + f"Content-Type: {kind}\r\n"))
+        assert status == 415 and "application/json" in json.loads(body)["error"]["message"]
+    status, top, body = asyncio.run(send(b'{"text": "May 1"}', "Host: evil.example\r\n" + json_type))
+    assert status == 421 and "evil.example" in json.loads(body)["error"]["message"]
+    status, top, body = asyncio.run(send(b'{"text": "May 1"}', host + json_type))
+    assert status == 200 and b"uvicorn" not in top.lower() and b"server:" not in top.lower()
+    code, answer = call(server, "POST", "/translate/", {"text": "May 1"})
+    assert code == 404 and "location" not in str(answer).lower()

@@ -39,14 +39,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .server import create_app
+        from .server import LOOPBACK_HOSTS, create_app
     except ModuleNotFoundError as exc:
         raise install_hint("serve", exc.name or "starlette") from exc
 
     batching, limits = from_args(BatchingOptions, args), from_args(ServerLimits, args)
     options = DecodeOptions(strategy="steps" if args.steps else "auto", batch_size=batching.max_batch_size)
     model = Seq2SeqModel.open(args.model, session_config(args), options)
-    app = create_app(model, batching, limits)  # checks the settings before anything listens
+    hosts = LOOPBACK_HOSTS if args.host in LOOPBACK_HOSTS else ("*",)
+    app = create_app(model, batching, limits, hosts)  # checks the settings before anything listens
     # the event loop and the batcher's worker share the GIL; a short switch interval lets a finished batch's
     # worker and the loop hand over quickly (measured: about 10 % more requests per second, both modes)
     sys.setswitchinterval(0.0005)
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         app,
         log_level="warning",
         access_log=False,
+        server_header=False,
         timeout_graceful_shutdown=int(batching.timeout_s) + 1,
     )
     uvicorn.Server(config).run(sockets=[listener])

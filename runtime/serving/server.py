@@ -73,10 +73,15 @@ class RequestError(S2SError, ValueError):
 
 
 def create_app(
-    model: Seq2SeqModel, batching: BatchingOptions | None = None, limits: ServerLimits | None = None
+    model: Seq2SeqModel,
+    batching: BatchingOptions | None = None,
+    limits: ServerLimits | None = None,
+    allowed_hosts: tuple[str, ...] = ("*",),
 ) -> Starlette:
-    """The ASGI app; the batcher starts with the app's lifespan and drains when it ends."""
+    """The ASGI app; the batcher starts with the app's lifespan and drains when it ends. ``allowed_hosts``: the
+    ``Host`` names it answers to (``*``: any; a loopback server: :data:`LOOPBACK_HOSTS`)."""
     service = _Service(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
+    service.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
     if service.limits.max_texts > service.batching.max_queue:
         raise InvalidOptionError(
             f"max_texts ({service.limits.max_texts}) exceeds max_queue ({service.batching.max_queue}): each text "
@@ -98,7 +103,20 @@ def create_app(
         Route("/metrics", service.metrics, methods=["GET"]),
     ]
     handlers = {HTTPException: _http_error, Exception: _internal_error}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.router.redirect_slashes = False  # a redirect would echo the client's Host header back to it
+    return app
+
+
+class SafeJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: any reply encodes, even one that quotes a lone surrogate from
+    a client's request (a field name, say), which UTF-8 cannot carry."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 class _Service:
@@ -106,11 +124,24 @@ class _Service:
         self.model, self.batching, self.limits = model, batching, limits
         self.ceiling = limits.max_length if limits.max_length is not None else model.max_length()
         self.counts = ServerMetrics()
+        self.allowed_hosts: tuple[str, ...] = ("*",)
         self.batcher: DynamicBatcher | None = None
 
     def start(self) -> None:
         self.batcher = DynamicBatcher(self.model, self.batching)
         logger.info("batching %s; limits %s", self.batching, self.limits)
+
+    def check_host(self, request: Request) -> None:
+        """A loopback server answers only to loopback names: a page elsewhere cannot reach it by rebinding its own
+        domain name to 127.0.0.1 (DNS rebinding)."""
+        if "*" in self.allowed_hosts:
+            return
+        host = request.headers.get("host", "")
+        name = host if host.endswith("]") else host.rsplit(":", 1)[0]
+        if name.lower() not in self.allowed_hosts:
+            raise RequestError(
+                f"Host {host!r} is not this server's; it answers to {', '.join(self.allowed_hosts)}", 421
+            )
 
     def stop(self) -> None:
         if self.batcher is not None:
@@ -122,6 +153,7 @@ class _Service:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
             try:
+                self.check_host(request)
                 response, texts = await endpoint(request)
             except ClientDisconnect:
                 response, texts = _error(499, "ClientDisconnect", "the client went away"), 0
@@ -133,6 +165,13 @@ class _Service:
         return handle
 
     async def translate(self, request: Request) -> tuple[Response, int]:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            # text/plain, forms and no type at all are what any web page may post without asking (no CORS preflight)
+            raise RequestError(
+                f"send the body as JSON with 'Content-Type: application/json' (got {kind or 'no content type'!r})",
+                415,
+            )
         payload = _parse_json(await _read_body(request, self.limits.max_body_bytes))
         texts, options, details = self._request(payload)
         if self.batcher is None:
@@ -140,17 +179,17 @@ class _Service:
         results = await self.batcher.decode_async(texts, options)
         shape = DecodeResult.to_dict if details else _summary
         if isinstance(results, DecodeResult):
-            return JSONResponse(shape(results)), 1
-        return JSONResponse({"results": [shape(r) for r in results]}), len(results)
+            return SafeJSON(shape(results)), 1
+        return SafeJSON({"results": [shape(r) for r in results]}), len(results)
 
     async def health(self, request: Request) -> tuple[Response, int]:
         batcher = self.batcher
         if batcher is None or batcher.closed:
             return _error(503, "BatcherClosedError", "the service is stopping"), 0
-        return JSONResponse({"status": "ok", "queued": batcher.stats().queued}), 0
+        return SafeJSON({"status": "ok", "queued": batcher.stats().queued}), 0
 
     async def metadata(self, request: Request) -> tuple[Response, int]:
-        return JSONResponse(
+        return SafeJSON(
             {
                 "config": self.model.config.to_dict(),
                 "versions": _versions(),
@@ -252,8 +291,8 @@ def _error_response(exc: Exception) -> Response:
     return _error(500, "InternalError", "the service failed on this request; see its log")
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+def _error(status: int, kind: str, message: str) -> SafeJSON:
+    return SafeJSON({"error": {"type": kind, "message": message}}, status_code=status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

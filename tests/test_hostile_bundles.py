@@ -1,0 +1,38 @@
+"""Bundles that point at special files, or hold garbage: refused fast, in one line, never read forever."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from s2s_onnx.runtime import BundleReadError, Seq2SeqModel
+from s2s_onnx.runtime.bundle import default_model_path
+from s2s_onnx.runtime.cli import main
+
+
+@pytest.fixture()
+def bundle(tmp_path: Path) -> Path:
+    target = tmp_path / "bundle"
+    shutil.copytree(default_model_path(), target)
+    return target
+
+
+@pytest.mark.parametrize("name", ["encoder.onnx", "config.json", "greedy.onnx"])
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_special_files_are_refused_within_a_second(bundle: Path, name: str, kind: str, capsys) -> None:
+    (bundle / name).unlink()
+    if kind == "dev-zero":
+        (bundle / name).symlink_to("/dev/zero")
+    else:
+        os.mkfifo(bundle / name)
+    started = time.monotonic()
+    with pytest.raises(BundleReadError, match="not a regular file"):
+        Seq2SeqModel.load(bundle)
+    assert main(["inspect", str(bundle)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a regular file" in err[0]
+    assert time.monotonic() - started < 1.0
