@@ -9,6 +9,7 @@ and mask token that Keras' ``pad_sequences`` and ``mask_zero`` expect. A token's
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -359,7 +360,12 @@ def _word(data: dict[str, Any], key: str, default: str, allow_empty: bool = Fals
 
 
 def _show(chars: Sequence[str]) -> str:
-    return ", ".join(repr(c) for c in chars)
+    """Tokens for a message; a character that cannot be seen (a combining or control mark, an invisible space)
+    gets its code point too."""
+    return ", ".join(
+        f"{c!r} (U+{ord(c):04X})" if len(c) == 1 and unicodedata.category(c)[0] in "MCZ" and c != " " else repr(c)
+        for c in chars
+    )
 
 
 def random_texts(vocab: Vocabulary, rng: np.random.Generator, count: int, shortest: int = 0) -> list[str]:

@@ -36,3 +36,16 @@ def test_special_files_are_refused_within_a_second(bundle: Path, name: str, kind
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a regular file" in err[0]
     assert time.monotonic() - started < 1.0
+
+
+def test_inspect_never_sends_a_bundles_escape_sequences_to_the_terminal(bundle: Path, capsys) -> None:
+    import json
+
+    config = json.loads((bundle / "config.json").read_text())
+    config["provenance"]["source_file"] = "model\x1b[2J\x1b]0;owned\x07.keras"
+    config["provenance"]["operators"] = "not an object"
+    (bundle / "config.json").write_text(json.dumps(config))
+    assert main(["inspect", str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "model\\x1b[2J\\x1b]0;owned\\x07.keras" in out
+    assert "ops  " in out  # the operator counts still show, read from the files

@@ -157,3 +157,9 @@ def test_tokens_that_text_cannot_spell_never_reach_a_key_error() -> None:
     assert vocab.encode_sources(texts, ids=True).shape == (50, 4)
     with pytest.raises(UnknownCharacterError):
         vocab.clean("go PAD")
+
+
+def test_unknown_invisible_characters_are_named_by_code_point() -> None:
+    vocab = Vocabulary.from_pairs(["ab"], ["x"])
+    with pytest.raises(UnknownCharacterError, match=r"U\+0301.*U\+200B|U\+200B.*U\+0301"):
+        vocab.clean("a\u0301b\u200b")

@@ -62,8 +62,11 @@ def _graph_lines(bundle: Bundle, name: str, session: ort.InferenceSession) -> li
     lines = [f"{name} ({path.stat().st_size / 1024:.0f} KiB)"]
     lines += [f"  in   {a.name:<16} {a.type:<16} {_shape(a)}" for a in session.get_inputs()]
     lines += [f"  out  {a.name:<16} {a.type:<16} {_shape(a)}" for a in session.get_outputs()]
-    recorded = bundle.config.provenance.get("operators", {}).get(name, {})
-    counts = file_op_counts(path) or Counter(recorded)
+    operators = bundle.config.provenance.get("operators")
+    recorded = operators.get(name) if isinstance(operators, dict) else None
+    counts = file_op_counts(path) or Counter(
+        {op: n for op, n in (recorded or {}).items() if isinstance(n, int)} if isinstance(recorded, dict) else {}
+    )
     if counts:
         lines.append("  ops  " + ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())))
     return lines
@@ -79,6 +82,22 @@ def describe(bundle: Bundle) -> str:
         lines.append("provenance")
         for key, value in provenance.items():
             if key != "operators":
-                lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}")
+                lines.append(f"  {key}: {value if isinstance(value, str) else _json(value)}")
     lines.append(f"see the graph: pip install netron && netron {bundle.path / names.DECODER_NAME}")
-    return "\n".join(lines)
+    return "\n".join(safe_for_terminal(line) for line in lines)
+
+
+def _json(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return "(too deeply nested to show)"
+
+
+def safe_for_terminal(text: str) -> str:
+    """``text`` with control characters (escape sequences that would clear the screen or retitle the window, from
+    an untrusted bundle) and lone surrogates shown as ``\\x1b``-style escapes instead of sent to the terminal."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
