@@ -177,15 +177,16 @@ def read_bundle_file(path: Path, limit: int) -> bytes:
         raise BundleReadError(f"cannot read {path}: it is a directory, not a file; re-export the bundle") from exc
     except OSError as exc:
         raise BundleReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb") as handle:
-        kind = os.fstat(handle.fileno()).st_mode
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
         if stat.S_ISDIR(kind):
             raise BundleReadError(f"cannot read {path}: it is a directory, not a file; re-export the bundle")
-        if not stat.S_ISREG(kind):
-            raise BundleReadError(
-                f"{path} is not a regular file (a device, FIFO or socket, or a link to one); a bundle holds only "
-                "files: re-export it"
-            )
+        raise BundleReadError(
+            f"{path} is not a regular file (a device, FIFO or socket, or a link to one); a bundle holds only "
+            "files: re-export it"
+        )
+    with os.fdopen(fd, "rb") as handle:
         try:
             data = handle.read(limit + 1)
         except OSError as exc:

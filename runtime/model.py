@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -146,7 +147,9 @@ class Seq2SeqModel:
         items = as_texts(texts)
         plan = self._plan(opts, len(items))
         rows = [self.prepare(text, opts) for text in items]
-        return self._decode_all(rows, opts, cancel, isinstance(texts, str), plan)
+        found = self._decode_all(rows, opts, cancel, False, plan)
+        results = with_unknown(found, [self.vocabulary.unknown_count(text) for text in items])
+        return results[0] if isinstance(texts, str) else results
 
     def prepare(self, text: str, options: DecodeOptions | None = None) -> list[int]:
         """One text's encoder input ids after the options' unknown-token, length and empty-input rules: the one
@@ -362,3 +365,9 @@ def _as_id_rows(ids: object, size: int) -> tuple[bool, list[list[int]]]:
                 raise InvalidOptionError(f"ids[{index}] holds {value}; input ids go from 0 to {size - 1}")
         checked.append([int(v) for v in row])
     return single, checked
+
+
+def with_unknown(results: DecodeResult | list[DecodeResult], counts: list[int]) -> list[DecodeResult]:
+    """Each result with the number of its input's unknown tokens (how much was skipped or replaced)."""
+    rows = [results] if isinstance(results, DecodeResult) else results
+    return [dataclasses.replace(r, unknown_tokens=n) if n else r for r, n in zip(rows, counts, strict=True)]

@@ -33,6 +33,7 @@ class DecodeResult:
     score: float | None = None
     hypotheses: tuple[Hypothesis, ...] = ()
     texts: tuple[str, ...] = ()
+    unknown_tokens: int = 0  # tokens of the input the vocabulary did not know (skipped, replaced or OOV)
 
     def to_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -40,6 +41,7 @@ class DecodeResult:
             "token_ids": list(self.token_ids),
             "probabilities": [round(p, 6) for p in self.probabilities],
             "stop_reason": self.stop_reason,
+            "unknown_tokens": self.unknown_tokens,
         }
         if self.score is not None:
             found["score"] = round(self.score, 6)

@@ -244,6 +244,12 @@ class Vocabulary:
                 )
             filler = [self.pad_char] if unknown == "replace" and self.pad_char in self.input_index else []
             tokens = [piece for t in tokens for piece in ([t] if t in self.input_index else filler)]
+            if not allow_empty and all(t == self.pad_char for t in tokens):  # nothing the model knows is left
+                raise EmptyInputError(
+                    f"input has no {what} the model knows, only unknown ones ({_show(bad)}), so it is empty once "
+                    f"they are {'replaced' if unknown == 'replace' else 'skipped'}; pass allow_empty=True (CLI: "
+                    "--allow-empty) to decode it anyway"
+                )
         if len(tokens) > self.max_encoder_len:
             if not truncate:
                 raise InputTooLongError(
@@ -252,6 +258,10 @@ class Vocabulary:
                 )
             tokens = tokens[: self.max_encoder_len]
         return tokens
+
+    def unknown_count(self, text: str) -> int:
+        """How many of ``text``'s tokens the vocabulary does not know (skipped, replaced, or made the OOV token)."""
+        return sum(t not in self.input_index for t in self.tokenize(text))
 
     def source_ids(self, texts: Iterable[str | Sequence[str]]) -> list[list[int]]:
         """Token ids of each input: a str is tokenized, a list is taken as tokens (all must be known)."""

@@ -111,6 +111,7 @@ def test_health_metadata_metrics(server: ServerProcess, model: Seq2SeqModel) -> 
         ({"text": "März 3"}, 422, "does not know"),
         ({"text": "1" * 200}, 422, "at most"),
         ({"text": "   "}, 422, "empty"),
+        ({"text": "\u200b\u0301", "unknown": "skip"}, 422, "no characters the model knows"),
         ({"text": "May 1", "max_length": 500}, 422, "at most"),
         ({"text": "May 1", "beam_size": 9}, 422, "beam_size may be at most 8"),
         ({"text": "May 1", "beam_size": "4"}, 400, "beam_size"),
@@ -280,3 +281,10 @@ def test_hostile_requests_get_bounded_json_answers(server: ServerProcess) -> Non
     assert status == 200 and b"uvicorn" not in top.lower() and b"server:" not in top.lower()
     code, answer = call(server, "POST", "/translate/", {"text": "May 1"})
     assert code == 404 and "location" not in str(answer).lower()
+
+
+def test_details_report_the_unknown_tokens(server: ServerProcess) -> None:
+    code, answer = call(
+        server, "POST", "/translate", {"text": "3 March\u200b 2021", "unknown": "skip", "details": True}
+    )
+    assert code == 200 and answer["text"] == "2021-03-03" and answer["unknown_tokens"] == 1  # type: ignore[index]

@@ -14,7 +14,7 @@ from typing import BinaryIO, TextIO, TypeVar
 
 from ..decoding import Cancellation
 from ..errors import InputEncodingError, S2SError
-from ..model import Seq2SeqModel
+from ..model import Seq2SeqModel, with_unknown
 from ..results import DecodeResult
 
 T = TypeVar("T")
@@ -189,7 +189,8 @@ class LineTranslator:
             return
         texts = [text for text, _ in self._pending]
         rows = [ids for _, ids in self._pending]
-        results = interruptible(lambda: self.model.decode_ids(rows, cancel=self.cancel), self.cancel)
+        found = interruptible(lambda: self.model.decode_ids(rows, cancel=self.cancel), self.cancel)
+        results = with_unknown(found, [self.model.vocabulary.unknown_count(text) for text in texts])
         self._write([self._format(text, result) for text, result in zip(texts, results, strict=True)])
         self._pending.clear()
 

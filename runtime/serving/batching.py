@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from ..errors import BatcherClosedError, OptionTypeError, QueueFullError, RequestTimeoutError
-from ..model import Seq2SeqModel, as_texts
+from ..model import Seq2SeqModel, as_texts, with_unknown
 from ..options import MAX_BATCH_SIZE, DecodeOptions, check_int, check_number
 from ..results import DecodeResult
 
@@ -79,6 +79,7 @@ class _Request:
     options: DecodeOptions
     future: concurrent.futures.Future[DecodeResult]
     deadline: float
+    unknown_tokens: int = 0
 
 
 class DynamicBatcher:
@@ -116,7 +117,8 @@ class DynamicBatcher:
         opts = (options if options is not None else self.model.options).replace(**overrides)
         wait = self.options.timeout_s if timeout is None else timeout
         check_number("timeout", wait, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
-        request = _Request(self.model.prepare(text, opts), opts, concurrent.futures.Future(), time.monotonic() + wait)
+        ids, future = self.model.prepare(text, opts), concurrent.futures.Future[DecodeResult]()
+        request = _Request(ids, opts, future, time.monotonic() + wait, self.model.vocabulary.unknown_count(text))
         with self._cond:
             if self._closed:
                 self._count("rejected")
@@ -292,7 +294,7 @@ class DynamicBatcher:
             self._locked_count("failed")
             return
         for request, result in zip(group, results, strict=True):
-            request.future.set_result(result)
+            request.future.set_result(with_unknown(result, [request.unknown_tokens])[0])
         self._locked_count("answered", len(group))
 
     def _locked_count(self, name: str, amount: int = 1) -> None:
