@@ -23,6 +23,7 @@ from .errors import (
     OptionTypeError,
 )
 from .options import MAX_DECODE_BYTES, DecodeOptions, decode_bytes
+from .reference_check import check_reference
 from .results import DecodePlan, DecodeResult, Method
 from .search import Sampling, beam_search, fused_beam_search, sample
 from .sessions import Device, SessionConfig
@@ -49,23 +50,35 @@ class Seq2SeqModel:
         sess_options: ort.SessionOptions | None = None,
         threads: int | None = None,
         options: DecodeOptions | None = None,
+        verify: bool = True,
     ) -> Seq2SeqModel:
         """Load a bundle directory (default: the built-in dates model).
 
         ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``; ``providers``/``provider_options``/``sess_options``
         are passed to onnxruntime as they are; ``threads`` sets intra-op threads (see :class:`SessionConfig`).
-        ``options`` are the default :class:`DecodeOptions` of every call.
+        ``options`` are the default :class:`DecodeOptions` of every call; ``verify`` (see :meth:`open`) checks the
+        bundle against its stored Keras decodes first.
         """
-        return cls.open(path, SessionConfig(device, providers, provider_options, sess_options, threads), options)
+        sessions = SessionConfig(device, providers, provider_options, sess_options, threads)
+        return cls.open(path, sessions, options, verify=verify)
 
     @classmethod
     def open(
-        cls, path: str | Path | None = None, sessions: SessionConfig | None = None, options: DecodeOptions | None = None
+        cls,
+        path: str | Path | None = None,
+        sessions: SessionConfig | None = None,
+        options: DecodeOptions | None = None,
+        *,
+        verify: bool = True,
     ) -> Seq2SeqModel:
         """Load a bundle directory from typed values: ``sessions`` says how onnxruntime runs, ``options`` are the
-        default :class:`DecodeOptions` (``strategy="steps"`` leaves the fused graphs unloaded)."""
+        default :class:`DecodeOptions` (``strategy="steps"`` leaves the fused graphs unloaded). ``verify``: first
+        check that it reproduces a few of the Keras decodes stored in its ``reference.json`` (milliseconds)."""
         opts = options if options is not None else DecodeOptions()
-        return cls(Bundle.open(path, sessions, fused=opts.strategy != "steps"), opts)
+        bundle = Bundle.open(path, sessions, fused=opts.strategy != "steps")
+        if verify:
+            check_reference(bundle)
+        return cls(bundle, opts)
 
     @property
     def config(self) -> BundleConfig:

@@ -49,3 +49,43 @@ def test_inspect_never_sends_a_bundles_escape_sequences_to_the_terminal(bundle: 
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "model\\x1b[2J\\x1b]0;owned\\x07.keras" in out
     assert "ops  " in out  # the operator counts still show, read from the files
+
+
+def _lie(bundle: Path, change) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    config = json.loads((bundle / "config.json").read_text())
+    change(config["vocabulary"])
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda v: v.update(target_tokens=v["target_tokens"][::-1]),  # a reversed target table
+        lambda v: v.update(end=v["start"]),  # the start token as the end token
+        lambda v: v.update(max_decoder_seq_length=9000),  # an absurd cap
+    ],
+    ids=["reversed-targets", "start-is-end", "absurd-cap"],
+)
+def test_a_bundle_whose_config_lies_is_refused_at_load(bundle: Path, change, capsys) -> None:  # type: ignore[no-untyped-def]
+    from s2s_onnx.runtime import BundleFormatError
+
+    _lie(bundle, change)
+    started = time.monotonic()
+    with pytest.raises(BundleFormatError, match="reference.json"):
+        Seq2SeqModel.load(bundle)
+    assert time.monotonic() - started < 2.0
+    assert main(["translate", "--model", str(bundle), "March 3rd, 2021"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--no-verify" in err[0]
+    assert main(["translate", "--model", str(bundle), "--no-verify", "March 3rd, 2021"]) == 0  # when asked to
+
+
+def test_an_honest_bundle_passes_its_check_in_milliseconds() -> None:
+    model = Seq2SeqModel.load(verify=False)
+    from s2s_onnx.runtime.reference_check import check_reference
+
+    started = time.perf_counter()
+    check_reference(model.bundle)
+    assert time.perf_counter() - started < 0.5

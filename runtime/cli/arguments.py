@@ -82,6 +82,9 @@ def session_flags(parser: Any) -> None:
     parser.add_argument(
         "--steps", action="store_true", help="decode step by step even if the bundle has the fused graphs"
     )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip the check of the bundle against its stored Keras decodes"
+    )
 
 
 def session_config(args: argparse.Namespace) -> SessionConfig:

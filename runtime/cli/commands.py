@@ -71,7 +71,7 @@ def translate(args: argparse.Namespace) -> int:
     """Translate the arguments, or stdin line by line; each batch is printed as soon as it is decoded, and what
     is pending as soon as the input pauses (a terminal or a co-process gets each answer when it waits for it)."""
     options = decode_options(args)
-    model = Seq2SeqModel.open(args.model, session_config(args), options)
+    model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
     translator = LineTranslator(
         model,
         sys.stdout.buffer,

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     batching, limits = from_args(BatchingOptions, args), from_args(ServerLimits, args)
     options = DecodeOptions(strategy="steps" if args.steps else "auto", batch_size=batching.max_batch_size)
-    model = Seq2SeqModel.open(args.model, session_config(args), options)
+    model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
     hosts = LOOPBACK_HOSTS if args.host in LOOPBACK_HOSTS else ("*",)
     app = create_app(model, batching, limits, hosts)  # checks the settings before anything listens
     # the event loop and the batcher's worker share the GIL; a short switch interval lets a finished batch's
