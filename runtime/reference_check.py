@@ -49,8 +49,8 @@ def check_reference(bundle: Bundle, count: int = CHECKED) -> None:
     entries = reference_decodes(bundle)
     vocab = bundle.vocabulary
     cap = vocab.loop.max_length if vocab.loop.max_length is not None else vocab.max_decoder_len + 1
-    verified = max((e["max_length"] for e in entries), default=cap)
-    if cap != verified:
+    verified = sorted({e["max_length"] for e in entries}) or [cap]
+    if cap not in verified:
         raise BundleFormatError(
             f"{bundle.path}: its default cap is {cap} tokens but it was verified at {verified} "
             f"({names.REFERENCE_NAME}); its config was changed: re-export it (or load it with verify=False, CLI "
