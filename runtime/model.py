@@ -161,8 +161,16 @@ class Seq2SeqModel:
         plan = self._plan(opts, len(items))
         rows = [self.prepare(text, opts) for text in items]
         found = self._decode_all(rows, opts, cancel, False, plan)
-        results = with_unknown(found, [self.vocabulary.unknown_count(text) for text in items])
+        results = with_unknown(found, [self.unknown_tokens(text, opts) for text in items])
         return results[0] if isinstance(texts, str) else results
+
+    def unknown_tokens(self, text: str, options: DecodeOptions | None = None) -> int:
+        """How many of ``text``'s tokens were skipped or replaced (0 without tokenizing again where none can be:
+        with ``unknown="error"`` and no OOV token, an unknown token is an error)."""
+        opts = options if options is not None else self.options
+        if opts.unknown == "error" and self.vocabulary.text.oov_token is None:
+            return 0
+        return self.vocabulary.unknown_count(text)
 
     def prepare(self, text: str, options: DecodeOptions | None = None) -> list[int]:
         """One text's encoder input ids after the options' unknown-token, length and empty-input rules: the one

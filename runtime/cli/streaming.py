@@ -190,7 +190,7 @@ class LineTranslator:
         texts = [text for text, _ in self._pending]
         rows = [ids for _, ids in self._pending]
         found = interruptible(lambda: self.model.decode_ids(rows, cancel=self.cancel), self.cancel)
-        results = with_unknown(found, [self.model.vocabulary.unknown_count(text) for text in texts])
+        results = with_unknown(found, [self.model.unknown_tokens(text) for text in texts])
         self._write([self._format(text, result) for text, result in zip(texts, results, strict=True)])
         self._pending.clear()
 

@@ -118,7 +118,7 @@ class DynamicBatcher:
         wait = self.options.timeout_s if timeout is None else timeout
         check_number("timeout", wait, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
         ids, future = self.model.prepare(text, opts), concurrent.futures.Future[DecodeResult]()
-        request = _Request(ids, opts, future, time.monotonic() + wait, self.model.vocabulary.unknown_count(text))
+        request = _Request(ids, opts, future, time.monotonic() + wait, self.model.unknown_tokens(text, opts))
         with self._cond:
             if self._closed:
                 self._count("rejected")
