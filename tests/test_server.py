@@ -222,7 +222,7 @@ def test_shutdown_answers_requests_in_flight(model: Seq2SeqModel, texts: list[st
 
     answered_before, answers = asyncio.run(race())
     assert answered_before < len(payloads)
-    assert small.process.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    assert small.process.wait(60) == 0  # a clean drain after SIGTERM is a clean exit
     for payload, (status, body) in zip(payloads, answers, strict=True):
         assert status == 200, body  # in flight when the signal came: answered, not dropped
         assert [r["text"] for r in body["results"]] == [model.decode(t, beam_size=8).text for t in payload["text"]]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from ..cli.arguments import from_args, model_flag, option, positive_int, session_config, session_flags, verbose_flag
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
         timeout_graceful_shutdown=int(batching.timeout_s) + 1,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    _server_class()(config).run(sockets=[listener])
     return 0
 
 
@@ -78,3 +81,20 @@ def _listen(host: str, port: int) -> socket.socket:
         raise OutputError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host") from None
     listener.listen(2048)
     return listener
+
+
+def _server_class() -> type[Any]:
+    """uvicorn's server, but a clean drain after SIGTERM exits 0: uvicorn re-raises the signal once it has shut
+    down, which makes the process exit 143 as if it had been killed."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                captured = getattr(self, "_captured_signals", None)
+                if isinstance(captured, list):
+                    captured[:] = [s for s in captured if s != signal.SIGTERM]
+
+    return Server
