@@ -288,3 +288,54 @@ def test_details_report_the_unknown_tokens(server: ServerProcess) -> None:
         server, "POST", "/translate", {"text": "3 March\u200b 2021", "unknown": "skip", "details": True}
     )
     assert code == 200 and answer["text"] == "2021-03-03" and answer["unknown_tokens"] == 1  # type: ignore[index]
+
+
+def test_connections_are_bounded_and_timed_out() -> None:
+    """Oversized or too many headers: 431 at once, while a normal client is answered quickly; a 1 MiB header line is
+    cut off (answered or reset) within a second; a connection that sends nothing, a request that stops half way
+    (slow-loris) and a body shorter than its Content-Length: 408 and closed within the read timeout; an idle
+    keep-alive connection closed after --keep-alive. Each refusal is logged."""
+    args = ["--threads", "1", "--read-timeout", "1", "--keep-alive", "1", "--max-header-bytes", "8192"]
+    with start_server(args) as running:
+
+        async def exchange(data: bytes, wait: float = 5.0) -> tuple[float, bytes]:
+            reader, writer = await asyncio.open_connection(running.host, running.port)
+            started = time.monotonic()
+            try:
+                writer.write(data)
+                await writer.drain()
+                raw = await asyncio.wait_for(reader.read(), wait)  # until the server closes the connection
+            except ConnectionResetError:
+                raw = b"reset"
+            writer.close()
+            return time.monotonic() - started, raw
+
+        async def hostile_and_normal() -> tuple[tuple[float, bytes], float]:
+            huge = b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+            task = asyncio.ensure_future(exchange(huge))
+            started = time.monotonic()
+            status, _ = await fetch(running.host, running.port, "POST", "/translate", {"text": "May 1"})
+            assert status == 200
+            return await task, time.monotonic() - started
+
+        (seconds, raw), normal = asyncio.run(hostile_and_normal())
+        assert (raw.startswith(b"HTTP/1.1 431") or raw == b"reset") and seconds < 1.0 and normal < 0.5
+        big = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"
+        _, raw = asyncio.run(exchange(big))
+        assert raw.startswith(b"HTTP/1.1 431") and b"8192 bytes" in raw
+        many = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+        _, raw = asyncio.run(exchange(many + b"\r\n"))
+        assert raw.startswith(b"HTTP/1.1 431") and b"more than 100 headers" in raw
+        stalled_requests = (
+            b"",
+            b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+            b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"te',
+        )
+        for stalled in stalled_requests:
+            seconds, raw = asyncio.run(exchange(stalled))
+            assert raw.startswith(b"HTTP/1.1 408") and 0.8 < seconds < 3.0, (stalled, seconds, raw[:80])
+        seconds, raw = asyncio.run(exchange(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        assert raw.startswith(b"HTTP/1.1 200") and seconds < 3.0  # answered, then closed once idle
+    assert any("408 Request Timeout" in line for line in running.stderr)
+    assert any("431 Request Header Fields Too Large" in line for line in running.stderr)

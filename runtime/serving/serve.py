@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
     option(p, "--max-texts", source=(s, "max_texts"), type=positive_int, help="most texts in one request")
     option(p, "--max-length", source=(s, "max_length"), type=positive_int, help="most tokens per text (none: bundle's)")
     option(p, "--max-beam", source=(s, "max_beam_size"), type=positive_int, help="largest beam_size a request may use")
+    option(p, "--max-header-bytes", source=(s, "max_header_bytes"), type=positive_int, help="request headers' bytes")
+    option(p, "--max-headers", source=(s, "max_headers"), type=positive_int, help="headers in one request")
+    option(p, "--read-timeout", source=(s, "read_timeout_s"), type=float, help="seconds to receive a request")
+    option(p, "--keep-alive", source=(s, "keep_alive_s"), type=float, help="seconds an idle connection stays open")
+    option(p, "--max-connections", source=(s, "max_connections"), type=positive_int, help="connections open at once")
     p.set_defaults(handler=run)
 
 
@@ -42,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from .guard import uvicorn_settings
         from .server import LOOPBACK_HOSTS, create_app
     except ModuleNotFoundError as exc:
         raise install_hint("serve", exc.name or "starlette") from exc
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         server_header=False,
+        **uvicorn_settings(limits),
         timeout_graceful_shutdown=int(batching.timeout_s) + 1,
     )
     _server_class()(config).run(sockets=[listener])
