@@ -70,10 +70,9 @@ class DecodeOptions:
         _check_choice("strategy", self.strategy, STRATEGIES)
         check_number("temperature", self.temperature, MIN_TEMPERATURE, MAX_TEMPERATURE)
         check_number("top_p", self.top_p, MIN_TOP_P, 1.0)
-        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
-            raise InvalidOptionError(f"top_k must be a whole number >= 0 (0: no cut), not {self.top_k!r}")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0):
-            raise InvalidOptionError(f"seed must be a whole number >= 0 or None, not {self.seed!r}")
+        _check_whole("top_k", self.top_k, "(0: no cut)")
+        if self.seed is not None:
+            _check_whole("seed", self.seed, "or None")
         if self.sampling and self.searches:
             raise InvalidOptionError("sampling and beam search exclude each other; drop beam_size/num_return")
         self._check_sampling_only()
@@ -126,8 +125,19 @@ def check_number(name: str, value: object, low: float, high: float) -> None:
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
+    """A wrong type is an :class:`OptionTypeError` (HTTP 400), a wrong value an :class:`InvalidOptionError` (422),
+    as for every option."""
+    if not isinstance(value, str):
+        raise OptionTypeError(f"{name} must be a string, one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+    if value not in choices:
         raise InvalidOptionError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}")
+
+
+def _check_whole(name: str, value: object, note: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise OptionTypeError(f"{name} must be a whole number >= 0 {note}, not {value!r}")
+    if value < 0:
+        raise InvalidOptionError(f"{name} must be a whole number >= 0 {note}, not {value!r}")
 
 
 def decode_bytes(batch: int, steps: int, vocab_size: int, encoder_len: int, encoder_width: int) -> int:

@@ -210,3 +210,18 @@ def test_the_files_table_commands_are_the_ones_run() -> None:
     table = README[README.index("| you have | convert it with |") :].split("\n\n", 1)[0]
     commands = re.findall(r"`(s2s-onnx convert [^`]+)`", table)
     assert len(commands) == 8 and set(commands) <= set(command_lines())
+
+
+def test_the_limits_table_states_the_serve_flags_defaults() -> None:
+    import argparse
+
+    from s2s_onnx.runtime.cli import build_parser
+
+    section = README[README.index("| limit | flag | default | past it |") :].split("\n\n", 1)[0]
+    rows = [[c.strip(" `") for c in line.strip("|").split("|")] for line in section.splitlines()[2:]]
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    serve = {flag: action for action in subparsers.choices["serve"]._actions for flag in action.option_strings}
+    assert len(rows) == 13
+    for _, flag, default, _ in rows:
+        expected = serve[flag].default
+        assert default == ("the bundle's cap" if expected is None else str(expected)), flag

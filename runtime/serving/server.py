@@ -223,6 +223,9 @@ class _Service:
         elif not isinstance(texts, str):
             raise RequestError("'text' must be a string or a list of strings")
         fields = {name: payload[name] for name in REQUEST_OPTIONS if name in payload}
+        beams = fields.get("beam_size")
+        if isinstance(beams, int) and not isinstance(beams, bool) and beams > self.limits.max_beam_size:
+            raise RequestError(f"beam_size may be at most {self.limits.max_beam_size} on this service", 422)
         options = self.model.options.replace(**fields)
         if options.max_length is None and self.model.max_length(options) > self.ceiling:
             options = options.replace(max_length=self.ceiling)
