@@ -83,13 +83,6 @@ def loop_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--joiner", default=None, help=joiner)
 
 
-def with_loop_of(
-    resolved: tuple[Vocabulary, list[str], str], args: argparse.Namespace
-) -> tuple[Vocabulary, list[str], str]:
-    vocab, sentences, inputs = resolved
-    return with_loop(vocab, args), sentences, inputs
-
-
 def with_loop(vocab: Vocabulary, args: argparse.Namespace) -> Vocabulary:
     """``vocab`` with the loop rules the flags give (each flag not given keeps the vocabulary's)."""
     if args.stop is None and args.max_length is None and args.joiner is None:
@@ -234,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
     check_model_file(args.model_file)
     if args.decoder_model is not None:
         check_model_file(args.decoder_model, "--decoder-model")
-    vocab, sentences, inputs = with_loop_of(resolve_vocabulary(args), args)  # its errors before TensorFlow starts
+    vocab, sentences, inputs = resolve_vocabulary(args)  # its errors before TensorFlow starts
+    vocab = with_loop(vocab, args)
     quiet_frameworks(args.verbose)
     from .tf.convert import convert
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from .errors import DataFormatError
 
-KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Tokenizer's default filters
 TEXT_VECTORIZATION_PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"  # its lower_and_strip_punctuation
 MAX_FILTERS = 10_000
 

@@ -174,7 +174,7 @@ def quantize(
             write_reproduced_reference(fp32, int8, work)
         report = measure(fp32, int8, inputs, targets, opts.scheme())
         second = None
-        if kind != RANDOM:
+        if kind != names.REFERENCE_RANDOM:
             noise = random_texts(fp32.vocabulary, np.random.default_rng(0), len(inputs), shortest=1)
             second = _share_equal(fp32.decode(noise, LENIENT), int8.decode(noise, LENIENT))
         report = dataclasses.replace(report, fused_loop=loop, inputs=kind, identical_random=second)
@@ -185,7 +185,6 @@ def quantize(
     return report
 
 
-RANDOM = names.REFERENCE_RANDOM
 LENIENT = DecodeOptions(unknown="skip", truncate=True, allow_empty=True, batch_size=64)
 
 
@@ -196,7 +195,7 @@ def _refusal(report: QuantizeReport, opts: QuantizeOptions) -> str:
         f"int8 ({opts.scheme()}) kept only {report.identical:.1%} of {report.decodes} decodes of {report.inputs} "
         f"identical (required {opts.min_identical:.1%}); nothing was written. Try another scheme ({other}, "
         f"--weight-type uint8, --reduce-range), or accept it with --min-identical 0"
-        f"{hint if report.inputs == RANDOM else ''}"
+        f"{hint if report.inputs == names.REFERENCE_RANDOM else ''}"
     )
 
 
@@ -222,7 +221,7 @@ def reference_texts(model: Seq2SeqModel, count: int = 256) -> tuple[list[str], s
     path = model.path / names.REFERENCE_NAME
     if path.is_file():
         reference = json.loads(path.read_text(encoding="utf-8"))
-        if reference.get("inputs", RANDOM) != RANDOM:
+        if reference.get("inputs", names.REFERENCE_RANDOM) != names.REFERENCE_RANDOM:
             return list(dict.fromkeys(d["text"] for d in reference["decodes"]))[:count], str(reference["inputs"])
     logger.warning("%s holds no real inputs; checking int8 on random strings (pass --data for real ones)", model.path)
     return random_texts(model.vocabulary, np.random.default_rng(0), count, shortest=1), names.REFERENCE_RANDOM
