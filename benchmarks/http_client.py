@@ -61,10 +61,13 @@ class ServerProcess:
         self.stop()
 
 
-def start_server(args: Sequence[str], timeout: float = 120.0) -> ServerProcess:
-    """Start the server with ``args`` (``--model``, ``--max-batch``...) and wait until it listens."""
+def start_server(args: Sequence[str], timeout: float = 120.0, open_files: int | None = None) -> ServerProcess:
+    """Start the server with ``args`` (``--model``, ``--max-batch``...) and wait until it listens; ``open_files``:
+    its open-file limit (soft and hard, as ``ulimit -n`` would set it)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "s2s_onnx", "serve", "--port", "0", *args]
+    if open_files is not None:
+        command = ["prlimit", f"--nofile={open_files}:{open_files}", *command]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     lines: list[str] = []
     found = threading.Event()

@@ -15,6 +15,7 @@ from typing import Any
 
 from .architecture import Architecture
 from .errors import BundleFormatError, BundleReadError, DataFormatError, ModelFileNotFoundError
+from .json_files import JsonDepthError, load_json
 from .vocab import Vocabulary
 
 FORMAT_VERSION = 2
@@ -160,8 +161,10 @@ class BundleConfig:
             )
         raw = read_bundle_file(path, MAX_CONFIG_BYTES)
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            data = load_json(raw)
+        except JsonDepthError as exc:
+            raise BundleFormatError(f"{path}: {exc}; re-export the bundle") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
             raise BundleFormatError(f"{path}: not valid JSON ({exc}); re-export the bundle") from exc
         return cls.from_dict(data, str(path))
 

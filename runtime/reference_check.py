@@ -4,7 +4,6 @@ silently otherwise. A few stored decodes, checked at load, cost milliseconds."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from . import config as names
@@ -12,6 +11,7 @@ from .bundle import Bundle
 from .config import MAX_CONFIG_BYTES, read_bundle_file
 from .decoding import BatchTokens, decode_fused, decode_steps
 from .errors import BundleFormatError
+from .json_files import load_json
 from .vocab import CleanRules
 
 CHECKED = 4  # stored decodes checked at load: two texts, at each stored cap
@@ -24,12 +24,12 @@ def reference_decodes(bundle: Bundle) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     try:
-        data = json.loads(read_bundle_file(path, MAX_CONFIG_BYTES).decode("utf-8"))
+        data = load_json(read_bundle_file(path, MAX_CONFIG_BYTES))
         decodes = data["decodes"]
         if not isinstance(decodes, list):
             raise TypeError("decodes is not a list")
         return [d for d in decodes if _valid(d)]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise BundleFormatError(f"{path} is damaged ({exc}); re-export the bundle") from exc
 
 

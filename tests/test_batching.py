@@ -138,6 +138,49 @@ def test_full_queue_is_a_clear_error(model: Seq2SeqModel, gated: GatedModel, tex
     assert batcher.stats().rejected == 1
 
 
+def test_callers_of_many_texts_leave_room_for_single_texts(
+    model: Seq2SeqModel, gated: GatedModel, texts: list[str]
+) -> None:
+    """A queue of 8: requests of several texts may fill 6 of its slots; the last 2 are kept for single texts."""
+    batcher = DynamicBatcher(gated, BatchingOptions(max_batch_size=1, max_queue=8))
+    assert batcher.options.shared_room == 6
+    held = hold_worker(batcher, gated, texts[0])
+    with ThreadPoolExecutor(1) as pool:
+        many = pool.submit(batcher.decode, texts[1:7])
+        while batcher.stats().queued < 6:
+            time.sleep(0.01)
+        with pytest.raises(QueueFullError, match="requests of several texts may fill 6"):
+            batcher.decode(texts[7:9])
+        singles = [batcher.submit(t) for t in texts[7:9]]
+        with pytest.raises(QueueFullError, match="8 texts are waiting"):
+            batcher.submit(texts[9])
+        gated.gate.set()
+        assert [r.text for r in many.result(10)] == model.translate(texts[1:7])
+    assert [f.result(10).text for f in [held, *singles]] == model.translate([texts[0], *texts[7:9]])
+    batcher.close()
+    assert batcher.stats().rejected == 3
+
+
+def test_callers_take_turns(model: Seq2SeqModel, gated: GatedModel, texts: list[str]) -> None:
+    """Texts are taken one per caller in turn: a single text queued after a caller's six is in the next batch."""
+    batcher = DynamicBatcher(gated, BatchingOptions(max_batch_size=2, max_queue=16))
+    held = hold_worker(batcher, gated, texts[0])
+    finished: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        many = pool.submit(batcher.decode, texts[1:7])
+        while batcher.stats().queued < 6:
+            time.sleep(0.01)
+        single = batcher.submit(texts[7])
+        single.add_done_callback(lambda _: finished.append("single"))
+        gated.gate.set()
+        many.result(10)
+        finished.append("many")
+    assert finished == ["single", "many"] and single.result().text == model.translate(texts[7])
+    held.result(10)
+    batcher.close()
+    assert batcher.stats().batch_sizes == {1: 2, 2: 3}  # held; (many, single); (many, many) twice; many
+
+
 def test_deadline_passes_while_queued(model: Seq2SeqModel, gated: GatedModel, texts: list[str]) -> None:
     batcher = DynamicBatcher(gated, BatchingOptions(max_batch_size=1, timeout_s=0.2))
     held = hold_worker(batcher, gated, texts[0])

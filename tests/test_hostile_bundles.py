@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -80,6 +81,37 @@ def test_a_bundle_whose_config_lies_is_refused_at_load(bundle: Path, change, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--no-verify" in err[0]
     assert main(["translate", "--model", str(bundle), "--no-verify", "March 3rd, 2021"]) == 0  # when asked to
+
+
+def _write_nested_provenance(bundle: Path, depth: int) -> None:
+    """config.json with ``provenance.nested`` ``depth`` objects deep (written as text: json.dumps would recurse)."""
+    config = json.loads(default_model_path().joinpath("config.json").read_text("utf-8"))
+    config["provenance"]["nested"] = "NESTED"
+    nested = '{"x":' * depth + "{}" + "}" * depth
+    (bundle / "config.json").write_text(json.dumps(config).replace('"NESTED"', nested), "utf-8")
+
+
+def test_deep_provenance_gets_one_answer_from_every_entry_point(bundle: Path, capsys) -> None:
+    """Provenance nested 990 deep: the same one-line refusal from the API, inspect, translate and serve (Python's
+    own recursion limit would depend on how deep the caller's stack is); 50 deep loads everywhere."""
+    from s2s_onnx.benchmarks.http_client import ServerStartError, start_server
+    from s2s_onnx.runtime import BundleFormatError
+
+    _write_nested_provenance(bundle, 50)
+    assert Seq2SeqModel.load(bundle).translate("May 1") == Seq2SeqModel.load().translate("May 1")
+    assert main(["inspect", str(bundle)]) == 0
+    _write_nested_provenance(bundle, 990)
+    refusal = "nest 993 deep, more than the 64 read; re-export the bundle"
+    with pytest.raises(BundleFormatError, match=refusal):
+        Seq2SeqModel.load(bundle)
+    capsys.readouterr()
+    for command in (["inspect", str(bundle)], ["translate", "--model", str(bundle), "May 1"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and refusal in err[0], err
+    pytest.importorskip("uvicorn")
+    with pytest.raises(ServerStartError, match=refusal):
+        start_server(["--model", str(bundle)]).stop()
 
 
 def test_an_honest_bundle_passes_its_check_in_milliseconds() -> None:

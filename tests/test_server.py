@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from s2s_onnx.benchmarks.http_client import HttpConnection, ServerProcess, fetch, start_server
+from s2s_onnx.benchmarks.http_client import HttpConnection, ServerProcess, ServerStartError, fetch, start_server
 from s2s_onnx.runtime import Seq2SeqModel
 
 
@@ -100,7 +101,7 @@ def test_health_metadata_metrics(server: ServerProcess, model: Seq2SeqModel) -> 
     ("payload", "status", "words"),
     [
         ("{not json", 400, "not valid JSON"),
-        ("[" * 3000, 400, "nested too deeply"),
+        ("[" * 3000, 400, "nest 3000 deep, more than the 64"),
         (b'{"text": "\xff"}', 400, "not valid JSON"),  # not UTF-8
         ({"text": "May 1", "max_length": 10**400}, 422, "max_length must be between"),
         ([1, 2], 400, "JSON object"),
@@ -196,6 +197,49 @@ def test_full_queue_answers_503_and_the_rest_exactly(model: Seq2SeqModel, texts:
             assert body["text"] == model.decode(text, beam_size=64).text
         else:
             assert body["error"]["type"] == "QueueFullError" and "max_queue" in body["error"]["message"]
+
+
+def test_single_text_clients_get_their_share_under_mixed_load(model: Seq2SeqModel, texts: list[str]) -> None:
+    """Eight clients sending 16 texts per request keep a queue of 64 full for 3 s (without the room kept for single
+    texts, about 60 % of single-text requests were refused); four clients sending one text at a time are still
+    answered (at most 10 % 503s), quickly, and every answer is exact."""
+    args = ["--threads", "1", "--max-queue", "64", "--max-texts", "16", "--max-batch", "16"]
+    expected = dict(zip(texts, model.translate(texts), strict=True))
+    single_statuses: list[int] = []
+    latencies: list[float] = []
+
+    async def client(running: ServerProcess, size: int, until: float, offset: int) -> list[int]:
+        connection, statuses = await HttpConnection.open(running.host, running.port), []
+        try:
+            while time.monotonic() < until:
+                batch = [texts[(offset + n) % len(texts)] for n in range(size)]
+                started = time.monotonic()
+                status, body = await connection.post_json("/translate", {"text": batch if size > 1 else batch[0]})
+                statuses.append(status)
+                if status == 200:
+                    got = [r["text"] for r in body["results"]] if size > 1 else [body["text"]]
+                    assert got == [expected[t] for t in batch]
+                    if size == 1:
+                        latencies.append(time.monotonic() - started)
+                else:
+                    assert status == 503 and body["error"]["type"] == "QueueFullError", body
+                    await asyncio.sleep(0.01)
+                offset += size
+        finally:
+            await connection.close()
+        return statuses
+
+    async def mixed(running: ServerProcess) -> list[list[int]]:
+        until = time.monotonic() + 3.0
+        return await asyncio.gather(*(client(running, 16 if n < 8 else 1, until, n * 7) for n in range(12)))
+
+    with start_server(args) as running:
+        results = asyncio.run(mixed(running))
+    many = [s for r in results[:8] for s in r]
+    single_statuses = [s for r in results[8:] for s in r]
+    refused = single_statuses.count(503) / len(single_statuses)
+    assert many.count(200) > 0 and refused <= 0.10, (refused, len(single_statuses), many.count(503), len(many))
+    assert sorted(latencies)[len(latencies) // 2] < 0.5
 
 
 def test_more_texts_than_queue_slots_is_refused_at_start() -> None:
@@ -295,11 +339,15 @@ def test_details_report_the_unknown_tokens(server: ServerProcess) -> None:
     assert code == 200 and answer["text"] == "2021-03-03" and answer["unknown_tokens"] == 1  # type: ignore[index]
 
 
+JSON_POST_HEAD = b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+
+
 def test_connections_are_bounded_and_timed_out() -> None:
     """Oversized or too many headers: 431 at once, while a normal client is answered quickly; a 1 MiB header line is
     cut off (answered or reset) within a second; a connection that sends nothing, a request that stops half way
     (slow-loris) and a body shorter than its Content-Length: 408 and closed within the read timeout; an idle
-    keep-alive connection closed after --keep-alive. Each refusal is logged."""
+    keep-alive connection closed after --keep-alive; a keep-alive request answered 413 before its body came in is
+    closed once the body is in (else nothing would ever close it). Each refusal is logged."""
     args = ["--threads", "1", "--read-timeout", "1", "--keep-alive", "1", "--max-header-bytes", "8192"]
     with start_server(args) as running:
 
@@ -324,7 +372,7 @@ def test_connections_are_bounded_and_timed_out() -> None:
             return await task, time.monotonic() - started
 
         (seconds, raw), normal = asyncio.run(hostile_and_normal())
-        assert (raw.startswith(b"HTTP/1.1 431") or raw == b"reset") and seconds < 1.0 and normal < 0.5
+        assert raw.startswith(b"HTTP/1.1 431") and seconds < 1.5 and normal < 0.5  # read, not reset: it lingers
         big = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"
         _, raw = asyncio.run(exchange(big))
         assert raw.startswith(b"HTTP/1.1 431") and b"8192 bytes" in raw
@@ -340,7 +388,61 @@ def test_connections_are_bounded_and_timed_out() -> None:
         for stalled in stalled_requests:
             seconds, raw = asyncio.run(exchange(stalled))
             assert raw.startswith(b"HTTP/1.1 408") and 0.8 < seconds < 3.0, (stalled, seconds, raw[:80])
+        body = b'{"text": "' + b"a" * 200_000 + b'"}'  # over --max-body-bytes, on a keep-alive connection
+        seconds, raw = asyncio.run(exchange(b"%s%d\r\n\r\n%s" % (JSON_POST_HEAD, len(body), body)))
+        assert raw.startswith(b"HTTP/1.1 413") and seconds < 1.0  # answered, then closed once the body is in
         seconds, raw = asyncio.run(exchange(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
         assert raw.startswith(b"HTTP/1.1 200") and seconds < 3.0  # answered, then closed once idle
     assert any("408 Request Timeout" in line for line in running.stderr)
     assert any("431 Request Header Fields Too Large" in line for line in running.stderr)
+
+
+def test_a_thousand_idle_connections_under_1024_open_files() -> None:
+    """1,000 connections that send nothing, against a server that may open 1,024 files: the first 512
+    (--max-connections) get 408 once the read timeout passes, the rest 503 at once; none is reset, a client
+    arriving meanwhile is told 503 at once and is answered once the idle ones are gone, and every refusal is logged."""
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1_200:
+        pytest.skip("this test process may not open 1,000 connections (ulimit -n)")
+    with start_server(["--threads", "1", "--read-timeout", "2"], open_files=1024) as running:
+
+        async def idle() -> tuple[bytes, float]:
+            started = time.monotonic()
+            reader, writer = await asyncio.open_connection(running.host, running.port)
+            try:
+                raw = await asyncio.wait_for(reader.read(), 10)
+            except ConnectionResetError:
+                raw = b"reset"
+            writer.close()
+            return raw[:12], time.monotonic() - started
+
+        async def flood() -> tuple[list[tuple[bytes, float]], int, int]:
+            waiting = [asyncio.ensure_future(idle()) for _ in range(1000)]
+            await asyncio.sleep(0.5)
+            during = (await fetch(running.host, running.port, "POST", "/translate", {"text": "May 1"}))[0]
+            answers = await asyncio.gather(*waiting)
+            after = (await fetch(running.host, running.port, "POST", "/translate", {"text": "May 1"}))[0]
+            return answers, during, after
+
+        answers, during, after = asyncio.run(flood())
+        assert running.process.poll() is None
+    timed_out = [s for raw, s in answers if raw == b"HTTP/1.1 408"]
+    refused = [s for raw, s in answers if raw == b"HTTP/1.1 503"]
+    assert len(timed_out) == 512 and len(refused) == 488 and (during, after) == (503, 200)
+    assert max(refused) < 1.0 and min(timed_out) > 1.5 and max(timed_out) < 4.0
+    assert sum("408 Request Timeout" in line for line in running.stderr) == 512
+    assert sum("503 Service Unavailable" in line for line in running.stderr) == 489
+
+
+def test_more_connections_than_open_files_is_refused_at_start() -> None:
+    with pytest.raises(ServerStartError, match="lower --max-connections to 192 or raise the limit"):
+        start_server(["--threads", "1"], open_files=256).stop()
+
+
+def test_a_short_hostile_soak_answers_every_case_as_it_must(tmp_path) -> None:
+    """Three seconds of every hostile case at once beside honest clients: each case gets only its own status (no
+    resets, no hangs), no honest answer is wrong or refused, the server still serves."""
+    from s2s_onnx.benchmarks.hostile_soak import SoakSettings, clean, markdown, soak
+
+    record = soak(SoakSettings(seconds=3, clients=4, read_timeout_s=1, out=tmp_path))
+    assert clean(record), markdown(record)
+    assert all(case["tries"] > 0 for case in record["cases"]) and record["honest"]["requests"] > 50

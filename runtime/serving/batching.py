@@ -3,17 +3,20 @@
 A :class:`DynamicBatcher` owns ``workers`` worker threads (default one). Callers
 :meth:`~DynamicBatcher.submit` one text and get a ``Future``; a worker gathers requests for at most
 ``max_delay_ms`` after the first one arrives, or until ``max_batch_size`` are waiting, and decodes them in one
-call (requests with different decode options in separate calls). The queue is bounded (:class:`QueueFullError`
-when full), every request has a deadline (:class:`RequestTimeoutError`), a failing batch is retried request by
-request so that an error reaches only the request that caused it, and :meth:`~DynamicBatcher.close` answers
-(``drain=True``) or rejects (:class:`BatcherClosedError`) everything still queued. Greedy results equal
-unbatched decoding's.
+call (requests with different decode options in separate calls). Texts are taken from the callers waiting in
+turn (round robin), so that one text is not kept behind another caller's hundreds. The queue is bounded in texts
+(:class:`QueueFullError` when full; its last quarter is kept for single texts, so that callers of many texts at once
+cannot lock out callers of one), every request has a deadline (:class:`RequestTimeoutError`), a failing batch is
+retried request by request so that an error reaches only the request that caused it, and
+:meth:`~DynamicBatcher.close` answers (``drain=True``) or rejects (:class:`BatcherClosedError`) everything still
+queued. Greedy results equal unbatched decoding's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import threading
 import time
@@ -38,7 +41,8 @@ MAX_WORKERS = 64
 @dataclass(frozen=True)
 class BatchingOptions:
     """``max_batch_size``: most requests in one decode (1: no batching); ``max_delay_ms``: longest wait for a
-    batch to fill after its first request; ``max_queue``: most requests waiting (more: :class:`QueueFullError`);
+    batch to fill after its first request; ``max_queue``: most texts waiting (more: :class:`QueueFullError`), of
+    which requests of several texts may fill only :attr:`shared_room` (the rest is kept for single texts);
     ``timeout_s``: a request's default deadline, from submission to result; ``workers``: decode threads, each
     taking whole batches (more use more cores while the HTTP side works; each runs onnxruntime's own threads)."""
 
@@ -54,6 +58,11 @@ class BatchingOptions:
         check_number("max_delay_ms", self.max_delay_ms, 0.0, MAX_DELAY_MS)
         check_int("max_queue", self.max_queue, MAX_QUEUE)
         check_number("timeout_s", self.timeout_s, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
+
+    @property
+    def shared_room(self) -> int:
+        """Queue slots that requests of several texts may fill: all but the last quarter of ``max_queue``."""
+        return self.max_queue - self.max_queue // 4
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,9 @@ class DynamicBatcher:
     def __init__(self, model: Seq2SeqModel, options: BatchingOptions | None = None) -> None:
         self.model = model
         self.options = options if options is not None else BatchingOptions()
-        self._pending: deque[_Request] = deque()
+        self._pending: dict[int, deque[_Request]] = {}  # each caller's texts, callers in turn order
+        self._queued = 0  # texts in _pending
+        self._callers = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
         self._counts: dict[str, int] = {}
@@ -114,28 +125,47 @@ class DynamicBatcher:
         """
         if not isinstance(text, str):
             raise OptionTypeError(f"submit takes one text (str), not {type(text).__name__}; use decode() for a list")
+        return self._submit_all([text], options, overrides, timeout)[0]
+
+    def _submit_all(
+        self, texts: list[str], options: DecodeOptions | None, overrides: dict[str, Any], timeout: float | None = None
+    ) -> list[concurrent.futures.Future[DecodeResult]]:
+        """Queue every text of one caller, or none (:class:`QueueFullError`, :class:`BatcherClosedError`)."""
         opts = (options if options is not None else self.model.options).replace(**overrides)
         wait = self.options.timeout_s if timeout is None else timeout
         check_number("timeout", wait, MIN_TIMEOUT_S, MAX_TIMEOUT_S)
-        ids, future = self.model.prepare(text, opts), concurrent.futures.Future[DecodeResult]()
-        request = _Request(ids, opts, future, time.monotonic() + wait, self.model.unknown_tokens(text, opts))
+        deadline = time.monotonic() + wait
+        requests = [self._request(text, opts, deadline) for text in texts]
         with self._cond:
-            if self._closed:
-                self._count("rejected")
-                raise BatcherClosedError("the batcher is shut down and takes no more requests")
-            if len(self._pending) >= self.options.max_queue:
-                self._count("rejected")
-                raise QueueFullError(
-                    f"{len(self._pending)} requests are waiting, the most the queue holds (max_queue); "
-                    "retry later, or raise max_queue (serve: --max-queue)"
-                )
-            self._pending.append(request)
-            self._count("submitted")
-            self._outstanding += 1
+            self._admit(len(requests))
+            self._pending[next(self._callers)] = deque(requests)
+            self._queued += len(requests)
+            self._count("submitted", len(requests))
+            self._outstanding += len(requests)
             self._peak = max(self._peak, self._outstanding)
             self._cond.notify()
-        request.future.add_done_callback(self._resolved)
-        return request.future
+        for request in requests:
+            request.future.add_done_callback(self._resolved)
+        return [r.future for r in requests]
+
+    def _request(self, text: str, options: DecodeOptions, deadline: float) -> _Request:
+        """``text`` checked and encoded (bad input raises here), with a future to answer it."""
+        ids = self.model.prepare(text, options)
+        return _Request(ids, options, concurrent.futures.Future(), deadline, self.model.unknown_tokens(text, options))
+
+    def _admit(self, count: int) -> None:
+        """Refuse ``count`` more texts if closed, or if they do not fit (several texts: :attr:`shared_room`)."""
+        if self._closed:
+            self._count("rejected", count)
+            raise BatcherClosedError("the batcher is shut down and takes no more requests")
+        room = self.options.max_queue if count == 1 else self.options.shared_room
+        if self._queued + count > room:
+            self._count("rejected", count)
+            kept = "" if count == 1 else f", of which requests of several texts may fill {room}"
+            raise QueueFullError(
+                f"{self._queued} texts are waiting and this request brings {count}; the queue holds "
+                f"{self.options.max_queue} (max_queue){kept}; retry later, or raise max_queue (serve: --max-queue)"
+            )
 
     def _resolved(self, future: concurrent.futures.Future[DecodeResult]) -> None:
         with self._cond:
@@ -177,29 +207,16 @@ class DynamicBatcher:
         results = [w.result() for w in waiting]
         return results[0] if isinstance(texts, str) else results
 
-    def _submit_all(
-        self, texts: list[str], options: DecodeOptions | None, overrides: dict[str, Any]
-    ) -> list[concurrent.futures.Future[DecodeResult]]:
-        """Submit every text, or none: if one is refused, withdraw those already queued."""
-        futures: list[concurrent.futures.Future[DecodeResult]] = []
-        try:
-            for text in texts:
-                futures.append(self.submit(text, options, **overrides))
-        except Exception:
-            for future in futures:
-                future.cancel()
-            raise
-        return futures
-
     # -- lifecycle -----------------------------------------------------------------------------------
     def close(self, *, drain: bool = True, timeout: float | None = None) -> None:
         """Stop taking requests; decode what is queued (``drain``) or reject it with
         :class:`BatcherClosedError`; wait up to ``timeout`` seconds for the worker to finish."""
         with self._cond:
             self._closed = True
-            dropped = [] if drain else list(self._pending)
+            dropped = [] if drain else [r for texts in self._pending.values() for r in texts]
             if not drain:
                 self._pending.clear()
+                self._queued = 0
             self._cond.notify_all()
         for request in dropped:
             if request.future.set_running_or_notify_cancel():
@@ -218,7 +235,7 @@ class DynamicBatcher:
             return BatchStats(
                 **{name: self._counts.get(name, 0) for name in _COUNTERS},
                 batch_sizes=dict(self._sizes),
-                queued=len(self._pending),
+                queued=self._queued,
             )
 
     def __enter__(self) -> DynamicBatcher:
@@ -253,11 +270,25 @@ class DynamicBatcher:
                 return None
             target = min(self.options.max_batch_size, max(self._peak, 1))
             until = time.monotonic() + delay
-            while len(self._pending) < target and not self._closed and (left := until - time.monotonic()) > 0:
+            while self._queued < target and not self._closed and (left := until - time.monotonic()) > 0:
                 self._cond.wait(left)
-            batch = [self._pending.popleft() for _ in range(min(self.options.max_batch_size, len(self._pending)))]
+            batch = self._take(min(self.options.max_batch_size, self._queued))
             self._peak = self._outstanding
             return batch
+
+    def _take(self, count: int) -> list[_Request]:
+        """``count`` texts, one from each caller in turn; a caller with texts left goes to the back of the line."""
+        batch: list[_Request] = []
+        while len(batch) < count:
+            for caller in list(self._pending):
+                texts = self._pending.pop(caller)
+                batch.append(texts.popleft())
+                if texts:
+                    self._pending[caller] = texts
+                if len(batch) == count:
+                    break
+        self._queued -= count
+        return batch
 
     def _run(self, batch: list[_Request]) -> None:
         now, live = time.monotonic(), []

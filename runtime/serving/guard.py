@@ -26,15 +26,45 @@ class Refused(Exception):
         self.status, self.message = status, message
 
 
+LINGER_S = 1.0  # how long a closed connection still reads (and drops) what its client is sending
+
+
+class LingeringTransport:
+    """The connection's transport, but :meth:`close` first sends the end of the stream after the reply and keeps
+    reading, dropping what arrives, until the client closes or :data:`LINGER_S` pass. Closing a socket that still
+    has unread bytes makes the kernel reset the connection, and a client still uploading (a huge header, a body
+    over the limit) would see that reset instead of its 431 or 413."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.inner, self.loop, self.lingering = transport, loop, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.inner.is_closing()
+
+    def close(self) -> None:
+        if self.is_closing():
+            return
+        if not self.inner.can_write_eof():
+            self.inner.close()
+            return
+        self.lingering = True
+        self.inner.write_eof()  # sent once the reply is flushed
+        self.inner.resume_reading()
+        self.loop.call_later(LINGER_S, self.inner.close)
+
+
 class GuardedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with the header, read-time and connection bounds of :attr:`limits`."""
 
     limits = ServerLimits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(LingeringTransport(transport, self.loop))  # type: ignore[arg-type]
         self._refusal: Refused | None = None
-        self._head_bytes, self._read_bytes, self._reading_head = 0, 0, True
+        self._head_bytes, self._read_bytes, self._reading_head, self._tail = 0, 0, True, b""
         self._deadline: asyncio.TimerHandle | None = None
         if len(self.connections) > self.limits.max_connections:
             self.refuse(Refused(503, f"more than {self.limits.max_connections} connections are open; retry later"))
@@ -60,10 +90,12 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None or self.transport.is_closing():
-            return
-        if self._reading_head:  # a coarse bound on what the parser may buffer before it calls back
+            return  # dropped: the connection is closing (or lingering, see LingeringTransport)
+        if self._reading_head:  # a coarse bound on what the parser may buffer (a header line) before it calls back
             self._read_bytes += len(data)
-            if self._read_bytes > self.limits.max_header_bytes + self.limits.max_body_bytes:
+            seen, self._tail = self._tail + data, data[-3:]
+            ends_head = b"\r\n\r\n" in seen  # then the parser calls back now; a large body is the app's to refuse
+            if self._read_bytes > self.limits.max_header_bytes + self.limits.max_body_bytes and not ends_head:
                 self.refuse(Refused(431, f"the request headers are over {self.limits.max_header_bytes} bytes"))
                 return
         super().data_received(data)
@@ -90,6 +122,12 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self.stop_deadline()
         super().on_message_complete()
+        if self._answered_early():  # uvicorn arms no keep-alive timer once the body has come in: close it here
+            self.transport.close()
+
+    def _answered_early(self) -> bool:
+        """Whether the request being read was answered before its body came in (413, 415, 421...)."""
+        return not self._reading_head and getattr(self, "cycle", None) is not None and self.cycle.response_complete
 
     def _count(self, size: int) -> None:
         self._head_bytes += size
@@ -111,6 +149,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._refusal = refusal
         self.stop_deadline()
         if self.transport.is_closing():
+            return
+        if self._answered_early():  # the client has its answer; the rest of its body is not waited for
+            self.transport.close()
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
         logger.warning("%s: %d %s (%s)", client, refusal.status, REASONS[refusal.status], refusal.message)

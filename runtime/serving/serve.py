@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..cli.arguments import from_args, model_flag, option, positive_int, session_config, session_flags, verbose_flag
-from ..errors import OutputError, install_hint
+from ..errors import InvalidOptionError, OutputError, install_hint
 from ..model import Seq2SeqModel
 from ..options import DecodeOptions
 from .batching import BatchingOptions
@@ -29,7 +29,13 @@ def register(subparsers: Any) -> None:
     option(p, "--max-batch", source=(b, "max_batch_size"), type=positive_int, help="most requests per decode")
     option(p, "--max-delay-ms", source=(b, "max_delay_ms"), type=float, help="longest wait for a batch to fill")
     option(p, "--workers", source=(b, "workers"), type=positive_int, help="decode threads, each taking whole batches")
-    option(p, "--max-queue", source=(b, "max_queue"), type=positive_int, help="most requests waiting (more: 503)")
+    option(
+        p,
+        "--max-queue",
+        source=(b, "max_queue"),
+        type=positive_int,
+        help="most texts waiting; requests of several texts may fill three quarters (more: 503)",
+    )
     option(p, "--timeout", source=(b, "timeout_s"), type=float, help="seconds a request may take (more: 504)")
     option(p, "--max-body-bytes", source=(s, "max_body_bytes"), type=positive_int, help="largest request body")
     option(p, "--max-texts", source=(s, "max_texts"), type=positive_int, help="most texts in one request")
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
     hosts = LOOPBACK_HOSTS if args.host in LOOPBACK_HOSTS else ("*",)
     app = create_app(model, batching, limits, hosts)  # checks the settings before anything listens
+    _ensure_open_files(limits.max_connections)
     # the event loop and the batcher's worker share the GIL; a short switch interval lets a finished batch's
     # worker and the loop hand over quickly (measured: about 10 % more requests per second, both modes)
     sys.setswitchinterval(0.0005)
@@ -73,6 +80,29 @@ def run(args: argparse.Namespace) -> int:
     )
     _server_class()(config).run(sockets=[listener])
     return 0
+
+
+FILES_BESIDES_CONNECTIONS = 64  # the listening socket, the model's files, onnxruntime's and Python's own
+
+
+def _ensure_open_files(connections: int) -> None:
+    """Raise this process's open-file limit (soft, up to the hard one) to what ``connections`` need; refuse to
+    start where it cannot be, since connections past the limit would be reset, with nothing said to anyone."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    needed = connections + FILES_BESIDES_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise InvalidOptionError(
+            f"--max-connections {connections} needs about {needed} open files, but this process may open only "
+            f"{hard} (ulimit -n); lower --max-connections to {max(hard - FILES_BESIDES_CONNECTIONS, 1)} or raise "
+            "the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _listen(host: str, port: int) -> socket.socket:

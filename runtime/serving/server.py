@@ -36,6 +36,7 @@ from ..errors import (
     RequestTimeoutError,
     S2SError,
 )
+from ..json_files import JsonDepthError, load_json
 from ..model import Seq2SeqModel
 from ..options import (
     DecodeOptions,
@@ -82,10 +83,12 @@ def create_app(
     ``Host`` names it answers to (``*``: any; a loopback server: :data:`LOOPBACK_HOSTS`)."""
     service = _Service(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
     service.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
-    if service.limits.max_texts > service.batching.max_queue:
+    room = service.batching.max_queue if service.limits.max_texts == 1 else service.batching.shared_room
+    if service.limits.max_texts > room:
         raise InvalidOptionError(
-            f"max_texts ({service.limits.max_texts}) exceeds max_queue ({service.batching.max_queue}): each text "
-            "takes a queue slot, so such a request could never be taken; raise --max-queue or lower --max-texts"
+            f"max_texts ({service.limits.max_texts}) exceeds the {room} queue slots a request of several texts may "
+            f"fill (max_queue {service.batching.max_queue}, less the quarter kept for single texts), so such a "
+            "request could never be taken; raise --max-queue or lower --max-texts"
         )
 
     @contextlib.asynccontextmanager
@@ -264,9 +267,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _parse_json(body: bytes) -> object:
     try:
-        return json.loads(body)
-    except RecursionError:
-        raise RequestError("the body's JSON is nested too deeply; send a flat object such as " + EXAMPLE_BODY) from None
+        return load_json(body)
+    except JsonDepthError as exc:
+        raise RequestError(f"the body's {exc}; send a flat object such as {EXAMPLE_BODY}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid JSON ({exc}); send an object such as {EXAMPLE_BODY}") from None
 
