@@ -9,18 +9,22 @@ twice the width. Either side may read an ``Embedding`` (token ids) instead of on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from s2s_onnx.runtime.errors import NotEncoderDecoderError
 
+from .attention import find_attention
 from .spec import CELL_OF_KIND, STATE_COUNT, EmbeddingSpec, RnnSpec, Seq2SeqSpec, activation_name
 
 Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
 SUPPORTED = (
     "Supported: an LSTM or GRU encoder (optionally Bidirectional, optionally stacked) whose final states initialise "
     "a decoder of the same cell and depth, layer by layer; a Dense (or TimeDistributed(Dense)) on the decoder's "
-    "output sequence; one-hot Inputs or an Embedding on either side"
+    "output sequence, or an attention over the encoder's outputs (Attention with score_mode dot or concat, "
+    "AdditiveAttention, or Dot(axes=[2, 2]) -> softmax -> Dot(axes=[2, 1])) concatenated with the decoder's output, "
+    "optionally through a Dense, before that Dense; one-hot Inputs or an Embedding on either side"
 )
 
 
@@ -258,10 +262,16 @@ def build_spec(
     """The spec from the encoder's layers and Embedding in ``graph``, and the decoder's in its own graph (the same
     one for a training model, another for an inference pair); ``details`` are the remaining fields."""
     (enc_layers, enc_embedding), (dec_graph, dec_layers, dec_embedding) = encoder, decoder
-    dense = dec_graph.dense_on(dec_layers[-1])
     bidirectional = {graph.kinds[n] == "Bidirectional" for n in enc_layers}
     if len(bidirectional) != 1:
         raise graph.fail("either every encoder layer is Bidirectional or none is")
+    found = find_attention(dec_graph, dec_layers[-1], enc_layers[-1]) if dec_graph is graph else None
+    if found is not None:
+        attention, dense_input = found
+        masked = attention.form != "luong" and (details.get("encoder_masking") or _mask_zero(graph, enc_embedding))
+        details["attention"] = dataclasses.replace(attention, masked=bool(masked))
+        _check_attended(graph, enc_layers[-1])
+    dense = dec_graph.dense_on(dense_input if found is not None else dec_layers[-1])
     spec = Seq2SeqSpec(
         encoder=tuple(graph.rnn_spec(n) for n in enc_layers),
         decoder=tuple(dec_graph.rnn_spec(n) for n in dec_layers),
@@ -275,6 +285,19 @@ def build_spec(
     )
     check_spec(graph, spec)
     return spec
+
+
+def _mask_zero(graph: ConfigGraph, embedding: str | None) -> bool:
+    return embedding is not None and bool(graph.by_name[embedding]["config"].get("mask_zero"))
+
+
+def _check_attended(graph: ConfigGraph, encoder_top: str) -> None:
+    """The attention reads the top encoder layer's whole output sequence (both directions concatenated)."""
+    config = graph.by_name[encoder_top]["config"]
+    if not graph.rnn_config(encoder_top).get("return_sequences"):
+        raise graph.fail(f"the attention reads {encoder_top!r}, which must have return_sequences=True")
+    if graph.kinds[encoder_top] == "Bidirectional" and config.get("merge_mode", "concat") != "concat":
+        raise graph.fail(f"the attention reads {encoder_top!r}, a Bidirectional layer that must merge by concat")
 
 
 def check_spec(graph: ConfigGraph, spec: Seq2SeqSpec) -> None:

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from s2s_onnx.runtime import config as names
 
+from .attention import attention_output
 from .graph_search import find_seq2seq
 from .legacy_h5 import KERAS2_HARD_SIGMOID
 from .spec import EmbeddingSpec, RnnSpec, Seq2SeqSpec
@@ -91,13 +92,14 @@ def embedded(embedding: EmbeddingSpec | None, inputs: Any, name: str, weighted: 
     return weighted.add(layer, [embedding.weights])(inputs)
 
 
-def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted: Weighted) -> list[Any]:
-    """The encoder stack on ``inputs``; returns every layer's final states in order (a bidirectional layer's
-    forward and backward states concatenated in the training model's order)."""
+def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted: Weighted) -> tuple[Any, list[Any]]:
+    """The encoder stack on ``inputs``: the top layer's output sequence (an attention model's; else its last
+    output) and every layer's final states in order (a bidirectional layer's forward and backward states
+    concatenated in the training model's order)."""
     x = embedded(spec.encoder_embedding, inputs, names_in[0] + "_embedding", weighted, spec.encoder_masking)
     states: list[Any] = []
     for depth, (layer_spec, name) in enumerate(zip(spec.encoder, names_in[1:], strict=True)):
-        sequences = depth < len(spec.encoder) - 1
+        sequences = depth < len(spec.encoder) - 1 or spec.attention is not None
         layer = rnn_layer(layer_spec, f"{name}_cell" if spec.bidirectional else name, sequences)
         if spec.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=name)
@@ -112,11 +114,43 @@ def encoder_states(spec: Seq2SeqSpec, inputs: Any, names_in: list[str], weighted
             )
             found = [keras.layers.Concatenate()(list(pair)) for pair in pairs]
         states += found
-    return states
+    return x, states
 
 
-def decoder_outputs(spec: Seq2SeqSpec, inputs: Any, states: list[Any], names_in: list[str], weighted: Weighted) -> Any:
-    """The decoder stack started from ``states`` and the Dense: ``(probs, final states)``."""
+def input_mask(inputs: Any, ids: bool) -> Any:
+    """What Keras masks on a side's input, as floats (1: a real position): ids other than 0 (``mask_zero``), or
+    one-hot rows that are not all zero (``Masking(0.)``)."""
+    real = keras.ops.not_equal(inputs, 0) if ids else keras.ops.any(keras.ops.not_equal(inputs, 0.0), axis=-1)
+    return keras.ops.cast(real, "float32")
+
+
+def encoder_memory(spec: Seq2SeqSpec, inputs: Any, sequence: Any) -> list[Any]:
+    """The encoder outputs besides the states that an attention decoder reads: its output sequence, and the
+    mask of its input where the attention honours one."""
+    if spec.attention is None:
+        return []
+    if not spec.attention.masked:
+        return [sequence]
+    return [sequence, input_mask(inputs, spec.encoder_embedding is not None)]
+
+
+def memory_inputs(spec: Seq2SeqSpec) -> list[Any]:
+    """The decoder step's Inputs for :func:`encoder_memory`."""
+    widths = {names.ENCODER_OUTPUTS: (None, spec.encoder_output_width), names.ENCODER_MASK: (None,)}
+    return [keras.Input(widths[name], name=name) for name in spec.memory]
+
+
+def decoder_outputs(
+    spec: Seq2SeqSpec,
+    inputs: Any,
+    states: list[Any],
+    names_in: list[str],
+    weighted: Weighted,
+    memory: list[Any] | None = None,
+) -> Any:
+    """The decoder stack started from ``states``, the attention over ``memory`` (the encoder's outputs, and its
+    mask in a step model; a training model's masks propagate by themselves) and the Dense: ``(probs, final
+    states)``."""
     x = embedded(spec.decoder_embedding, inputs, names_in[0] + "_embedding", weighted, spec.decoder_masking)
     final: list[Any] = []
     for layer_spec, name in zip(spec.decoder, names_in[1:-1], strict=True):
@@ -124,6 +158,18 @@ def decoder_outputs(spec: Seq2SeqSpec, inputs: Any, states: list[Any], names_in:
         layer = weighted.add(rnn_layer(layer_spec, name, sequences=True), layer_spec.weights)
         x, *ends = layer(x, initial_state=states[:count])
         states, final = states[count:], final + ends
+    if spec.attention is not None and memory:
+        masks = None
+        if len(memory) > 1:  # a step model: the query's mask too, as training computed it
+            masked_query = spec.decoder_masking or (
+                spec.decoder_embedding is not None and spec.decoder_embedding.mask_zero
+            )
+            query_mask = input_mask(inputs, spec.decoder_embedding is not None) if masked_query else None
+            masks = [
+                None if query_mask is None else keras.ops.cast(query_mask, "bool"),
+                keras.ops.cast(memory[1], "bool"),
+            ]
+        x = attention_output(spec.attention, x, memory[0], masks, weighted, "attention")
     dense = keras.layers.Dense(
         spec.num_output_tokens,
         activation=spec.dense_activation,
@@ -140,12 +186,14 @@ def build_inference_models(model: Any, spec: Seq2SeqSpec | None = None) -> Infer
     layers = spec.layers
     enc_in = model_input(spec, "encoder", names.ENCODER_INPUT)
     enc_names = ["encoder", *(f"encoder_{spec.cell}_{k}" for k in range(layers))]
-    encoder = keras.Model(enc_in, encoder_states(spec, enc_in, enc_names, weighted), name="encoder")
+    sequence, states = encoder_states(spec, enc_in, enc_names, weighted)
+    encoder = keras.Model(enc_in, [*encoder_memory(spec, enc_in, sequence), *states], name="encoder")
     dec_in = model_input(spec, "decoder", names.DECODER_INPUT)
+    memory_ins = memory_inputs(spec)
     state_ins = [keras.Input((state.width,), name=state.name) for state in spec.state_tensors]
     dec_names = ["decoder", *(f"decoder_{spec.cell}_{k}" for k in range(layers)), "probs"]
-    probs, final = decoder_outputs(spec, dec_in, state_ins, dec_names, weighted)
-    decoder = keras.Model([dec_in, *state_ins], [probs, *final], name="decoder_step")
+    probs, final = decoder_outputs(spec, dec_in, state_ins, dec_names, weighted, memory_ins)
+    decoder = keras.Model([dec_in, *memory_ins, *state_ins], [probs, *final], name="decoder_step")
     weighted.set_all()
     return InferenceModels(encoder=encoder, decoder=decoder, spec=spec)
 
@@ -157,8 +205,9 @@ def training_model(spec: Seq2SeqSpec, name: str = "seq2seq") -> keras.Model:
     enc_in = model_input(spec, "encoder", "encoder_inputs")
     dec_in = model_input(spec, "decoder", "decoder_inputs")
     enc_names = ["encoder", *spec.layer_names[:layers]]
-    states = encoder_states(spec, enc_in, enc_names, weighted)
-    probs, _ = decoder_outputs(spec, dec_in, states, ["decoder", *spec.layer_names[layers:]], weighted)
+    sequence, states = encoder_states(spec, enc_in, enc_names, weighted)
+    dec_names = ["decoder", *spec.layer_names[layers : 2 * layers], spec.layer_names[-1]]
+    probs, _ = decoder_outputs(spec, dec_in, states, dec_names, weighted, [sequence])
     model = keras.Model(spec.training_inputs(enc_in, dec_in), probs, name=name)
     weighted.set_all()
     return model
@@ -190,6 +239,13 @@ def call_keras(model: keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]
     return [keras.ops.convert_to_numpy(o) for o in outs]
 
 
+def split_memory(decoder: Any, encoder_outputs: list[Any]) -> tuple[list[Any], list[Any]]:
+    """An encoder's outputs as (memory, states): a decoder step takes ``[token, *memory, *states]`` and returns
+    ``[probs, *states]``, so its memory is what it takes beyond what it returns."""
+    count = len(decoder.inputs) - len(decoder.outputs)
+    return list(encoder_outputs[:count]), list(encoder_outputs[count:])
+
+
 def split_max_abs_diff(training_model: object, models: InferenceModels, seed: int = 0) -> float:
     """Teacher-forced training-model outputs vs step-by-step encoder + decoder-step outputs."""
     rng = np.random.default_rng(seed)
@@ -198,9 +254,9 @@ def split_max_abs_diff(training_model: object, models: InferenceModels, seed: in
     dec_x = random_inputs(rng, 4, 6, spec.num_decoder_tokens, spec.decoder_embedding is not None)
     inputs = spec.training_inputs(tf.constant(enc_x), tf.constant(dec_x))
     full = np.asarray(training_model(inputs, training=False))  # type: ignore[operator]
-    states = call_keras(models.encoder, [enc_x])
+    memory, states = split_memory(models.decoder, call_keras(models.encoder, [enc_x]))
     worst = 0.0
     for t in range(dec_x.shape[1]):
-        probs, *states = call_keras(models.decoder, [dec_x[:, t : t + 1], *states])
+        probs, *states = call_keras(models.decoder, [dec_x[:, t : t + 1], *memory, *states])
         worst = max(worst, float(np.max(np.abs(probs[:, 0] - full[:, t]))))
     return worst

@@ -54,6 +54,14 @@ def _states(outputs: object) -> list[object]:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
+def _encoded(encoder: keras.Model, decoder: keras.Model, input_seq: np.ndarray) -> tuple[list[object], list[object]]:
+    """The encoder's outputs for ``input_seq`` as (memory, states): an attention decoder step takes
+    ``[token, *memory, *states]`` (the encoder's outputs, and its mask) and returns ``[probs, *states]``."""
+    outputs = _states(compiled(encoder)(keras.ops.convert_to_tensor(input_seq)))
+    count = len(decoder.inputs) - len(decoder.outputs)
+    return outputs[:count], outputs[count:]
+
+
 def target_tokens(decoder: keras.Model, token_ids: np.ndarray, vocab: Vocabulary) -> np.ndarray:
     """The decoder's input for one step: ``(batch, 1)`` ids if it reads an Embedding, else one-hot vectors."""
     if len(decoder.inputs[0].shape) == 2:
@@ -70,12 +78,13 @@ def decode_sequence(
     author's loop rules where the vocabulary records them (another default cap; no end token: always the cap)."""
     max_decoder_seq_length = default_limit(vocab, max_length) - 1
     at_end = vocab.loop.stops_at_end
-    states_value = _states(compiled(encoder)(keras.ops.convert_to_tensor(input_seq)))
+    memory, states_value = _encoded(encoder, decoder, input_seq)
     target_seq = target_tokens(decoder, np.array([vocab.start_id]), vocab)
     stop_condition = False
     decoded_sentence: list[int] = []
     while not stop_condition:
-        output_tokens, *states = compiled(decoder)([keras.ops.convert_to_tensor(target_seq), *states_value])
+        token = keras.ops.convert_to_tensor(target_seq)
+        output_tokens, *states = compiled(decoder)([token, *memory, *states_value])
         sampled_token_index = int(np.argmax(_numpy(output_tokens)[0, -1, :]))
         decoded_sentence.append(sampled_token_index)
         if (at_end and sampled_token_index == vocab.end_id) or len(decoded_sentence) > max_decoder_seq_length:
@@ -119,12 +128,12 @@ def greedy_decode(
     limit = default_limit(vocab, max_length)
     at_end = vocab.loop.stops_at_end
     batch = encoder_input.shape[0]
-    states = _states(compiled(encoder)(keras.ops.convert_to_tensor(encoder_input)))
+    memory, states = _encoded(encoder, decoder, encoder_input)
     token = target_tokens(decoder, np.full(batch, vocab.start_id), vocab)
     ids: list[list[int]] = [[] for _ in range(batch)]
     ended = [False] * batch
     for _ in range(limit):
-        probs, *states = compiled(decoder)([keras.ops.convert_to_tensor(token), *states])
+        probs, *states = compiled(decoder)([keras.ops.convert_to_tensor(token), *memory, *states])
         chosen = np.argmax(_numpy(probs)[:, -1, :], axis=-1)
         for row, token_id in enumerate(chosen.tolist()):
             if ended[row]:

@@ -7,11 +7,14 @@ it is made by :mod:`graph_search` (training models) and :mod:`inference_pair` (s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from s2s_onnx.runtime.architecture import Architecture, StateTensor, state_names
+from s2s_onnx.runtime.architecture import ENCODER_MASK, ENCODER_OUTPUTS, Architecture, StateTensor, state_names
+
+if TYPE_CHECKING:
+    from .attention import AttentionSpec
 
 CELL_OF_KIND = {"LSTM": "lstm", "GRU": "gru"}
 STATE_COUNT = {"lstm": 2, "gru": 1}
@@ -85,6 +88,20 @@ class Seq2SeqSpec:
     backward_first: bool = False  # a bidirectional encoder's states are concatenated [backward, forward]
     encoder_masking: bool = False  # a Masking(mask_value=0.) on the encoder's one-hot input: zero rows skipped
     decoder_masking: bool = False  # the same on the decoder's (a no-op at inference: a token is never all zero)
+    attention: AttentionSpec | None = None  # the decoder attends over the top encoder layer's outputs
+
+    @property
+    def memory(self) -> tuple[str, ...]:
+        """What the encoder hands every decoder step besides the states: its outputs, and its mask if the
+        attention honours one."""
+        if self.attention is None:
+            return ()
+        return (ENCODER_OUTPUTS, ENCODER_MASK) if self.attention.masked else (ENCODER_OUTPUTS,)
+
+    @property
+    def encoder_output_width(self) -> int:
+        """The top encoder layer's output width (both directions of a Bidirectional one)."""
+        return self.encoder[-1].units * (2 if self.bidirectional else 1)
 
     def training_inputs(self, encoder_input: object, decoder_input: object) -> list[object]:
         """Arrange inputs in the training model's own order."""
@@ -139,6 +156,8 @@ class Seq2SeqSpec:
             target_input="ids" if self.decoder_embedding is not None else "one_hot",
             tokenization=tokenization,
             states=self.state_tensors,
+            attention=self.attention.form if self.attention is not None else None,
+            memory=self.memory,
         )
 
     def describe(self) -> str:
@@ -150,4 +169,5 @@ class Seq2SeqSpec:
         ]
         direction = " bidirectional" if self.bidirectional else ""
         embedding = f", Embedding on the {' and '.join(inputs)} input" if inputs else ", one-hot inputs"
-        return f"{self.layers}-layer{direction} {self.cell.upper()}{embedding}"
+        attention = f", {self.attention.describe()}" if self.attention is not None else ""
+        return f"{self.layers}-layer{direction} {self.cell.upper()}{embedding}{attention}"

@@ -17,6 +17,10 @@ CELLS = ("lstm", "gru")
 DIRECTIONS = ("forward", "bidirectional")
 INPUT_KINDS = ("one_hot", "ids")
 TOKENIZATIONS = ("char", "word")
+ATTENTION_FORMS = ("dot", "concat", "additive", "luong")
+ENCODER_OUTPUTS = "encoder_outputs"  # the top encoder layer's output sequence, which the attention reads
+ENCODER_MASK = "encoder_mask"  # 1.0 at the encoder's real positions, 0.0 at masked ones (attention models)
+MEMORY_NAMES = (ENCODER_OUTPUTS, ENCODER_MASK)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class Architecture:
     tokenization: str
     states: tuple[StateTensor, ...]
     target_input: str = "one_hot"  # the decoder's input
+    attention: str | None = None  # one of ATTENTION_FORMS: the decoder attends over the encoder's outputs
+    memory: tuple[str, ...] = ()  # encoder outputs besides the states that every decoder step reads, in order
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -50,7 +56,8 @@ class Architecture:
         """E.g. ``2-layer bidirectional gru, ids/ids input, word tokens``."""
         direction = " bidirectional" if self.direction == "bidirectional" else ""
         inputs = self.input if self.input == self.target_input else f"{self.input}/{self.target_input}"
-        return f"{self.layers}-layer{direction} {self.cell}, {inputs} input, {self.tokenization} tokens"
+        attention = f", {self.attention} attention" if self.attention else ""
+        return f"{self.layers}-layer{direction} {self.cell}{attention}, {inputs} input, {self.tokenization} tokens"
 
     @classmethod
     def classic_lstm(cls, latent_dim: int) -> Architecture:
@@ -67,6 +74,7 @@ class Architecture:
             "target_input": self.target_input,
             "tokenization": self.tokenization,
             "states": [{"name": s.name, "width": s.width} for s in self.states],
+            **({"attention": self.attention, "memory": list(self.memory)} if self.attention else {}),
         }
 
     @classmethod
@@ -92,6 +100,7 @@ class Architecture:
             tokenization=data["tokenization"],
             states=_states(data.get("states"), source),
             target_input=data["target_input"],
+            **_attention(data, source),
         )
 
     def check_consistent(self, source: str) -> None:
@@ -102,6 +111,22 @@ class Architecture:
                 f"{source}: a {self.layers}-layer {self.cell} model carries states {list(wanted)}, but model.states "
                 f"lists {list(self.state_names)}; re-export the bundle"
             )
+
+
+def _attention(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``attention`` and ``memory``, checked (bundles without attention have neither)."""
+    attention, memory = data.get("attention"), data.get("memory", [])
+    if attention is None and not memory:
+        return {}
+    if attention not in ATTENTION_FORMS:
+        raise BundleFormatError(
+            f"{source}: model.attention must be one of {', '.join(ATTENTION_FORMS)}, not {attention!r}"
+        )
+    if not isinstance(memory, list) or not memory or memory[0] != ENCODER_OUTPUTS or len(set(memory)) != len(memory):
+        raise BundleFormatError(f"{source}: model.memory must list {ENCODER_OUTPUTS!r} first; re-export the bundle")
+    if any(name not in MEMORY_NAMES for name in memory):
+        raise BundleFormatError(f"{source}: model.memory may hold only {', '.join(MEMORY_NAMES)}, not {memory}")
+    return {"attention": attention, "memory": tuple(memory)}
 
 
 def _states(value: object, source: str) -> tuple[StateTensor, ...]:

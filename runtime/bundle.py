@@ -114,10 +114,11 @@ def roles(config: BundleConfig) -> dict[str, tuple[Widths, Widths]]:
     decoder_width = vocab.num_decoder_tokens if model.target_input == "one_hot" else None
     states: Widths = {s.name: s.width for s in model.states}
     states_out: Widths = {f"{s.name}{names.OUT_SUFFIX}": s.width for s in model.states}
+    memory: Widths = dict.fromkeys(model.memory)  # an attention decoder's encoder outputs (and mask)
     return {
-        names.ENCODER_NAME: ({names.ENCODER_INPUT: encoder_width}, states),
+        names.ENCODER_NAME: ({names.ENCODER_INPUT: encoder_width}, {**memory, **states}),
         names.DECODER_NAME: (
-            {names.DECODER_INPUT: decoder_width, **states},
+            {names.DECODER_INPUT: decoder_width, **memory, **states},
             {names.PROBS: vocab.num_decoder_tokens, **states_out},
         ),
         names.GREEDY_NAME: (

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .architecture import ENCODER_MASK as ENCODER_MASK  # stable tensor names: attention models
+from .architecture import ENCODER_OUTPUTS as ENCODER_OUTPUTS
 from .architecture import Architecture
 from .errors import BundleFormatError, BundleReadError, DataFormatError, ModelFileNotFoundError
 from .json_files import JsonDepthError, load_json
 from .vocab import Vocabulary
 
 FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)  # version 1: the classic LSTM, vocabulary as character strings
+ATTENTION_FORMAT_VERSION = 3  # a model with attention: older runtimes must refuse it, not decode without it
+SUPPORTED_VERSIONS = (1, 2, 3)  # 1: the classic LSTM, vocabulary as character strings; 3: with attention
 CONFIG_NAME = "config.json"
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
@@ -75,7 +78,7 @@ class BundleConfig:
     def to_dict(self) -> dict[str, Any]:
         """The format-2 JSON form (token tables as lists in id order), whatever version was read."""
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": ATTENTION_FORMAT_VERSION if self.model.attention else FORMAT_VERSION,
             "model": self.model.to_dict(),
             "vocabulary": self.vocabulary.to_token_lists(),
             "latent_dim": self.latent_dim,

@@ -95,13 +95,18 @@ class StepRun:
         enc_binding.bind_cpu_input(names.ENCODER_INPUT, np.ascontiguousarray(encoder_input))
         for name, value in zip(names_in, sets[0], strict=True):
             enc_binding.bind_ortvalue_output(name, value)
+        for name in model.memory:  # what an attention decoder reads every step: made once, on the device
+            enc_binding.bind_output(name, device, device_id)
         bundle.encoder.run_with_iobinding(enc_binding)
+        self._memory = enc_binding.get_outputs()[len(names_in) :]
 
         self.bindings = []
         for states_in, states_out in ((sets[0], sets[1]), (sets[1], sets[0])):
             binding = self.decoder.io_binding()
             binding.bind_ortvalue_input(names.DECODER_INPUT, token_value)
             binding.bind_ortvalue_output(names.PROBS, probs_value)
+            for name, value in zip(model.memory, self._memory, strict=True):
+                binding.bind_ortvalue_input(name, value)
             for name, value_in, value_out in zip(names_in, states_in, states_out, strict=True):
                 binding.bind_ortvalue_input(name, value_in)
                 binding.bind_ortvalue_output(name + names.OUT_SUFFIX, value_out)

@@ -48,11 +48,20 @@ class StepModel:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.state_names = list(bundle.architecture.state_names)
+        self.memory_names = list(bundle.architecture.memory)
+        self.memory: list[np.ndarray] = []  # what every step reads besides the states, set by encode()
         self.one_hot = bundle.architecture.target_input == "one_hot"
         self.size = bundle.vocabulary.num_decoder_tokens
 
-    def encode(self, x: np.ndarray) -> list[np.ndarray]:
-        return list(self.bundle.encoder.run(self.state_names, {names.ENCODER_INPUT: np.ascontiguousarray(x)}))
+    def encode(self, x: np.ndarray, repeat: int = 1) -> list[np.ndarray]:
+        """The encoder's states for ``x``, each row repeated ``repeat`` times (one per beam); keeps its memory
+        (the attention's inputs), repeated alike, for :meth:`step`."""
+        outputs = self.bundle.encoder.run(
+            [*self.memory_names, *self.state_names], {names.ENCODER_INPUT: np.ascontiguousarray(x)}
+        )
+        repeated = [np.repeat(np.asarray(o), repeat, axis=0) for o in outputs]
+        self.memory = repeated[: len(self.memory_names)]
+        return repeated[len(self.memory_names) :]
 
     def step(self, tokens: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(rows,)`` token ids and the states -> ``(rows, vocab)`` probabilities and the new states."""
@@ -63,6 +72,7 @@ class StepModel:
         else:
             token = tokens.astype(np.int64).reshape(-1, 1)
         feeds = {names.DECODER_INPUT: token, **dict(zip(self.state_names, states, strict=True))}
+        feeds.update(zip(self.memory_names, self.memory, strict=True))
         outputs = [names.PROBS] + [n + names.OUT_SUFFIX for n in self.state_names]
         probs, *new_states = self.bundle.decoder.run(outputs, feeds)
         return np.asarray(probs)[:, -1, :], list(new_states)
@@ -89,7 +99,7 @@ def beam_search(
     """Beam-search one batch of encoder inputs; per input, its finished hypotheses, best first."""
     model = StepModel(bundle)
     batch, size, end_id = x.shape[0], model.size, bundle.vocabulary.end_id
-    states = [np.repeat(s, beam_size, axis=0) for s in model.encode(x)]
+    states = model.encode(x, repeat=beam_size)
     scores = np.full((batch, beam_size), NEG_INF)
     scores[:, 0] = 0.0  # one live beam per row to start with: no duplicates
     beams = _Beams(scores, np.zeros((batch, beam_size, 0), np.int64), np.zeros((batch, beam_size, 0)))

@@ -22,15 +22,19 @@ def keras_beam(inference, vocab, text: str, beam: int, max_length: int, alpha: f
 
     from s2s_onnx.models.reference import target_tokens
 
-    x = vocab.encode_sources([vocab.clean(text)])
+    x = vocab.encode_sources([vocab.clean(text)], len(inference.encoder.inputs[0].shape) == 2)
     start = inference.encoder(keras.ops.convert_to_tensor(x), training=False)
-    live = [(0.0, [], list(start) if isinstance(start, (list, tuple)) else [start])]
+    start = list(start) if isinstance(start, (list, tuple)) else [start]
+    memory_count = len(inference.decoder.inputs) - len(inference.decoder.outputs)  # an attention step's extra inputs
+    memory, start = start[:memory_count], start[memory_count:]
+    live = [(0.0, [], start)]
     finished = []
     for step in range(max_length):
         candidates = []
         for order, (score, ids, states) in enumerate(live):
             token = target_tokens(inference.decoder, np.array([ids[-1] if ids else vocab.start_id]), vocab)
-            probs, *new_states = inference.decoder([keras.ops.convert_to_tensor(token), *states], training=False)
+            step_inputs = [keras.ops.convert_to_tensor(token), *memory, *states]
+            probs, *new_states = inference.decoder(step_inputs, training=False)
             with np.errstate(divide="ignore"):
                 log_probs = np.log(np.asarray(probs, dtype=np.float64)[0, -1])
             candidates += [(score + log_probs[v], order, v, ids, new_states) for v in range(len(log_probs))]

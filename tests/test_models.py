@@ -96,13 +96,14 @@ def test_unsupported_families_list_the_layers_and_what_is_supported() -> None:
 
     from s2s_onnx.models.graph_search import find_seq2seq
 
-    def attention(seq, _):
+    def self_attention(seq, _):  # the decoder attending over itself, not over the encoder
         return keras.layers.Dense(5, activation="softmax")(keras.layers.Attention()([seq, seq]))
 
     with pytest.raises(NotEncoderDecoderError) as info:
-        find_seq2seq(_seq2seq(keras, attention))
+        find_seq2seq(_seq2seq(keras, self_attention))
     message = str(info.value)
-    assert "(Attention)" in message and "expected a Dense layer" in message and "Supported:" in message
+    assert "(Attention)" in message and "expected [decoder outputs, encoder outputs]" in message
+    assert "Supported:" in message and "AdditiveAttention" in message
 
     def custom(seq, _):
         return keras.layers.TimeDistributed(keras.layers.Dropout(0.1))(seq)

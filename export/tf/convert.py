@@ -81,20 +81,24 @@ def to_onnx(models: InferenceModels, opset: int = DEFAULT_OPSET) -> tuple[onnx.M
     states = spec.state_tensors
     state_in = [s.name for s in states]
     state_out = [name + names.OUT_SUFFIX for name in state_in]
+    memory = list(spec.memory)  # an attention decoder's inputs from the encoder besides the states
     enc_sig = (_input_spec(names.ENCODER_INPUT, spec.encoder_embedding, spec.num_encoder_tokens),)
     encoder, _ = tf2onnx.convert.from_keras(models.encoder, input_signature=enc_sig, opset=opset)
+    memory_shapes = {names.ENCODER_OUTPUTS: (None, None, spec.encoder_output_width), names.ENCODER_MASK: (None, None)}
     dec_sig = (
         _input_spec(names.DECODER_INPUT, spec.decoder_embedding, spec.num_decoder_tokens),
+        *(tf.TensorSpec(memory_shapes[m], tf.float32, name=m) for m in memory),
         *(tf.TensorSpec((None, s.width), tf.float32, name=s.name) for s in states),
     )
     decoder, _ = tf2onnx.convert.from_keras(models.decoder, input_signature=dec_sig, opset=opset)
     rename_inputs(encoder, [names.ENCODER_INPUT])
-    rename_outputs(encoder, state_in)
-    rename_inputs(decoder, [names.DECODER_INPUT, *state_in])
+    rename_outputs(encoder, [*memory, *state_in])
+    rename_inputs(decoder, [names.DECODER_INPUT, *memory, *state_in])
     rename_outputs(decoder, [names.PROBS, *state_out])
     batch, batch_time = ("batch",), ("batch", "time")
-    name_dynamic_axes(encoder, {names.ENCODER_INPUT: batch_time, **dict.fromkeys(state_in, batch)})
-    dec_axes = dict.fromkeys([*state_in, *state_out], batch)
+    memory_axes = {m: ("batch", "encoder_time") for m in memory}
+    name_dynamic_axes(encoder, {names.ENCODER_INPUT: batch_time, **memory_axes, **dict.fromkeys(state_in, batch)})
+    dec_axes = {**memory_axes, **dict.fromkeys([*state_in, *state_out], batch)}
     name_dynamic_axes(decoder, {names.DECODER_INPUT: batch_time, names.PROBS: batch_time, **dec_axes})
     check_recurrent_ops(encoder, spec.cell, spec.layers, "encoder")
     check_recurrent_ops(decoder, spec.cell, spec.layers, "decoder")
@@ -126,7 +130,12 @@ def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOpt
     encoder, decoder = to_onnx(models, options.opset)
     bar.stage("converted with tf2onnx")
     graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
-    if options.fused:
+    if options.fused and models.spec.attention is not None:
+        logger.warning(
+            "this model attends over its encoder's outputs: the bundle gets the step graphs only (no greedy.onnx or "
+            "beam.onnx yet for attention models); decoding runs step by step"
+        )
+    elif options.fused:
         from ..graphs.fused import build_greedy
         from ..graphs.fused_beam import build_beam
         from ..graphs.fused_weights import decoder_weights
@@ -165,8 +174,8 @@ def convert(
             vocabulary,
             models.spec.latent_dim,
             opts.opset,
-            fused=opts.fused,
-            beam=opts.fused,
+            fused=names.GREEDY_NAME in graphs,
+            beam=names.BEAM_NAME in graphs,
             provenance=provenance,
             architecture=models.spec.architecture(vocabulary.tokenization),
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from s2s_onnx.models.inference import InferenceModels, call_keras, random_inputs
+from s2s_onnx.models.inference import InferenceModels, call_keras, random_inputs, split_memory
 from s2s_onnx.models.reference import default_limit, example_decode
 from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.bundle import Bundle
@@ -107,16 +107,18 @@ def _compare_tensors(
 ) -> None:
     """Encoder states, then decoder outputs for 1 and 4 random tokens, Keras vs ONNX on the same inputs."""
     model = bundle.architecture
-    state_names = list(model.state_names)
-    keras_states = call_keras(models.encoder, [x])
-    onnx_states = bundle.encoder.run(state_names, {names.ENCODER_INPUT: x})
-    for name, k, o in zip(state_names, keras_states, onnx_states, strict=True):
+    state_names, memory_names = list(model.state_names), list(model.memory)
+    keras_outputs = call_keras(models.encoder, [x])
+    onnx_outputs = bundle.encoder.run([*memory_names, *state_names], {names.ENCODER_INPUT: x})
+    for name, k, o in zip([*memory_names, *state_names], keras_outputs, onnx_outputs, strict=True):
         _update(report, f"encoder {name}", k, o)
+    memory, keras_states = split_memory(models.decoder, keras_outputs)
     width, ids = bundle.vocabulary.num_decoder_tokens, model.target_input == "ids"
     for steps in (1, 4):
         tokens = random_inputs(rng, x.shape[0], steps, width, ids)
-        k_probs, *k_next = call_keras(models.decoder, [tokens, *keras_states])
+        k_probs, *k_next = call_keras(models.decoder, [tokens, *memory, *keras_states])
         feeds = {names.DECODER_INPUT: tokens, **dict(zip(state_names, keras_states, strict=True))}
+        feeds.update(zip(memory_names, memory, strict=True))
         o_probs, *o_next = bundle.decoder.run([names.PROBS, *(n + names.OUT_SUFFIX for n in state_names)], feeds)
         _update(report, "probs", k_probs, o_probs)
         for name, k, o in zip(state_names, k_next, o_next, strict=True):

@@ -38,8 +38,9 @@ def describe_architecture(model: Architecture) -> str:
         else f"encoder {kinds[model.input]} / decoder {kinds[model.target_input]} inputs"
     )
     words = {"char": "characters", "word": "words"}
+    attention = f", {model.attention} attention over {', '.join(model.memory)}" if model.attention else ""
     return (
-        f"{model.layers}-layer {model.cell.upper()}, {model.direction} encoder, {inputs}, "
+        f"{model.layers}-layer {model.cell.upper()}, {model.direction} encoder{attention}, {inputs}, "
         f"{words[model.tokenization]}; decoder states {states}"
     )
 
