@@ -29,9 +29,11 @@ import onnx
 from onnx import TensorProto, helper
 
 from s2s_onnx.runtime import config as names
+from s2s_onnx.runtime.architecture import MEMORY_NAMES
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
 
+from .fused_attention import attention_constants, attention_logits
 from .fused_weights import GATES, DecoderWeights, GreedyTables, LayerTables, greedy_tables
 from .onnx_builder import GraphBuilder
 
@@ -149,13 +151,27 @@ def loop_body(tables: GreedyTables, constants: dict[str, str], opset: int) -> on
     body = GraphBuilder(opset, prefix="b_")
     specs = state_specs(tables)
     states_new = stack_step(body, tables, constants, "token_in", [f"{name}_in" for name, _, _ in specs])
-    logits = body.one("Gemm", [states_new[-top.state_count], constants["dense"], constants["dense_bias"]])
+    logits = output_logits(body, tables, constants, states_new[-top.state_count])
     token = body.one("ArgMax", [logits], axis=1, keepdims=0)
     seen, cond = end_test(body, token, constants["threshold"])
     renames = {new: f"{name}_out" for new, (name, _, _) in zip(states_new, specs, strict=True)}
     body.rename({cond: "cond_out", seen: "seen_out", token: "token_out", logits: "logits_out", **renames})
     state: list[ValueSpec] = [*specs, ("token", I64, ["batch"]), ("seen", I64, ["batch"])]
     return body_graph(body, "greedy_step", state, [("logits_out", F32, ["batch", size])])
+
+
+def output_logits(g: GraphBuilder, tables: GreedyTables, constants: dict[str, str], top: str) -> str:
+    """A step's logits from the top layer's new h: the Dense, or the attention step and then the Dense."""
+    if tables.attention is not None:
+        return attention_logits(g, tables.attention, constants, top)
+    return g.one("Gemm", [top, constants["dense"], constants["dense_bias"]])
+
+
+def memory_constants(outer: GraphBuilder, tables: GreedyTables, memory: list[str]) -> dict[str, str]:
+    """The attention's outer-scope values from the encoder's outputs (and mask), rows as the loop runs them."""
+    if tables.attention is None:
+        return {}
+    return attention_constants(outer, tables.attention, memory[0], memory[1] if len(memory) > 1 else None)
 
 
 def end_test(body: GraphBuilder, token: str, threshold: str) -> tuple[str, str]:
@@ -234,9 +250,9 @@ def _layer_constants(outer: GraphBuilder, layer: LayerTables, depth: int) -> dic
     return {name: outer.const(name, value) for name, value in arrays.items()}
 
 
-def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str]) -> tuple[str, str]:
+def _loop(outer: GraphBuilder, tables: GreedyTables, states0: list[str], memory: list[str]) -> tuple[str, str]:
     """The loop from the start token; returns (tokens, logits), time-major."""
-    constants = layer_constants(outer, tables)
+    constants = {**layer_constants(outer, tables), **memory_constants(outer, tables, memory)}
     batch = outer.leading_dim(states0[0])
     start_tokens = outer.one("Expand", [outer.const("start", np.array([tables.start], np.int64)), batch])
     constants["threshold"] = stop_threshold(outer, tables.end)
@@ -276,8 +292,8 @@ def encoder_input_info(encoder: onnx.ModelProto) -> onnx.ValueInfoProto:
 def build_greedy(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
     """Build ``greedy.onnx`` from the converted encoder graph (whose outputs are the states, layer by layer) and
     the decoder's weights."""
-    tables, outer, (enc_nodes, enc_inits, states0) = fused_start(encoder, weights, vocab, opset, "g_")
-    tokens, logits = _loop(outer, tables, states0)
+    tables, outer, (enc_nodes, enc_inits, states0, memory) = fused_start(encoder, weights, vocab, opset, "g_")
+    tokens, logits = _loop(outer, tables, states0, memory)
     result_nodes = token_results(outer, tables.perm, tokens, logits)
     nodes, inits = [*enc_nodes, *outer.nodes, *result_nodes], [*enc_inits, *outer.inits]
     return greedy_graph(encoder, "s2s_greedy", nodes, inits, opset)
@@ -306,19 +322,21 @@ def greedy_graph(
     return fused_model(encoder, graph, opset)
 
 
-EncoderPart = tuple[list[onnx.NodeProto], list[onnx.TensorProto], list[str]]
+EncoderPart = tuple[list[onnx.NodeProto], list[onnx.TensorProto], list[str], list[str]]
 
 
 def fused_start(
     encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int, prefix: str
 ) -> tuple[GreedyTables, GraphBuilder, EncoderPart]:
-    """What a fused graph starts from: the decoder's tables, a builder, and the encoder's nodes, initializers
-    and state outputs (names prefixed ``enc_``)."""
+    """What a fused graph starts from: the decoder's tables, a builder, and the encoder's nodes, initializers,
+    state outputs and memory outputs (an attention model's encoder outputs and mask; names prefixed ``enc_``)."""
     if opset < MIN_OPSET:
         raise ConversionError(f"--fused needs opset {MIN_OPSET} or newer, got {opset}")
     nodes, inits = prefixed_encoder(encoder, "enc_")
-    states0 = ["enc_" + output.name for output in encoder.graph.output]
-    return greedy_tables(weights, vocab), GraphBuilder(opset, prefix=prefix), (nodes, inits, states0)
+    outputs = [output.name for output in encoder.graph.output]
+    memory = ["enc_" + name for name in outputs if name in MEMORY_NAMES]
+    states0 = ["enc_" + name for name in outputs if name not in MEMORY_NAMES]
+    return greedy_tables(weights, vocab), GraphBuilder(opset, prefix=prefix), (nodes, inits, states0, memory)
 
 
 def fused_model(encoder: onnx.ModelProto, graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:

@@ -32,6 +32,8 @@ from .fused import (
     fused_model,
     fused_start,
     layer_constants,
+    memory_constants,
+    output_logits,
     stack_step,
     state_specs,
 )
@@ -74,7 +76,7 @@ def beam_body(tables: GreedyTables, c: dict[str, str], opset: int) -> onnx.Graph
     specs = state_specs(tables)
     top = tables.layers[-1]
     states_new = stack_step(g, tables, c, "token_in", [f"{name}_in" for name, _, _ in specs])
-    logits = g.one("Gemm", [states_new[-top.state_count], c["dense"], c["dense_bias"]])
+    logits = output_logits(g, tables, c, states_new[-top.state_count])
     candidates, probs = _candidates(g, c, logits)
     values, index = g.op("TopK", [candidates, c["k"]], 2, axis=1, largest=1, sorted=1)
     parent, token = g.one("Div", [index, c["vocab"]]), g.one("Mod", [index, c["vocab"]])
@@ -140,11 +142,21 @@ def _initial(g: GraphBuilder, tables: GreedyTables, c: dict[str, str], batch: st
     return [*repeated, tokens, scores, empty]
 
 
+def _per_beam(g: GraphBuilder, c: dict[str, str], batch: str, value: str) -> str:
+    """``value`` (batch, ...) with each row repeated per beam, as the loop's rows (``b * beam + k``) run."""
+    shape = g.one("Shape", [value])
+    rest = g.one("Slice", [shape, c["one_1d"], g.const("end", np.array([np.iinfo(np.int64).max], np.int64))])
+    ones = g.one("ConstantOfShape", [g.one("Shape", [rest])], value=helper.make_tensor("v", I64, [1], [1]))
+    tiled = g.one("Expand", [g.unsqueeze(value, 1), g.one("Concat", [batch, c["k"], ones], axis=0)])
+    return g.one("Reshape", [tiled, g.one("Concat", [c["minus_one"], rest], axis=0)])
+
+
 def build_beam(encoder: onnx.ModelProto, weights: DecoderWeights, vocab: Vocabulary, opset: int) -> onnx.ModelProto:
     """Build ``beam.onnx`` from the converted encoder graph and the decoder's weights (as :func:`build_greedy`)."""
-    tables, g, (enc_nodes, enc_inits, states0) = fused_start(encoder, weights, vocab, opset, "m_")
+    tables, g, (enc_nodes, enc_inits, states0, memory) = fused_start(encoder, weights, vocab, opset, "m_")
     batch = g.leading_dim(states0[0])
     c = {**layer_constants(g, tables), **_outer_constants(g, tables, batch)}
+    c.update(memory_constants(g, tables, [_per_beam(g, c, batch, m) for m in memory]))
     start = _initial(g, tables, c, batch, states0)
     body = beam_body(tables, c, opset)
     true = g.const("true", np.array(True))

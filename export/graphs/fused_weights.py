@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s2s_onnx.models.attention import AttentionSpec
 from s2s_onnx.models.legacy_h5 import KERAS2_HARD_SIGMOID
 from s2s_onnx.models.spec import RnnSpec, Seq2SeqSpec
 from s2s_onnx.runtime.errors import ConversionError
 from s2s_onnx.runtime.vocab import Vocabulary
+
+from .fused_attention import AttentionTables, attention_tables
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class DecoderWeights:
     dense_kernel: np.ndarray  # (top hidden, vocab)
     dense_bias: np.ndarray  # (vocab,)
     embedding: np.ndarray | None = None  # (tokens, width)
+    attention: AttentionSpec | None = None  # the attention over the encoder's outputs, between stack and Dense
 
 
 # recurrent activations the fused cells compute: None is ONNX Sigmoid, else HardSigmoid's (alpha, beta), with the
@@ -74,7 +78,8 @@ def decoder_weights(spec: Seq2SeqSpec) -> DecoderWeights:
     kernel = spec.dense_weights[0]
     bias = spec.dense_weights[1] if len(spec.dense_weights) > 1 else np.zeros(kernel.shape[1], np.float32)
     embedding = spec.decoder_embedding.weights if spec.decoder_embedding is not None else None
-    return DecoderWeights(tuple(_cell_weights(layer) for layer in spec.decoder), kernel, bias, embedding)
+    layers = tuple(_cell_weights(layer) for layer in spec.decoder)
+    return DecoderWeights(layers, kernel, bias, embedding, spec.attention)
 
 
 def ifoc(columns: np.ndarray, hidden: int) -> np.ndarray:
@@ -115,6 +120,7 @@ class GreedyTables:
     dense_bias: np.ndarray  # (vocab,)
     perm: np.ndarray  # position in the loop's order -> original token id
     start: int  # the start token's position in the loop's order
+    attention: AttentionTables | None = None  # an attention decoder's step after its stack (see fused_attention)
 
     @property
     def vocab_size(self) -> int:
@@ -174,11 +180,15 @@ def greedy_tables(weights: DecoderWeights, vocab: Vocabulary) -> GreedyTables:
     order = (lambda m: ifoc(m, first.hidden)) if first.cell == "lstm" else (lambda m: m)
     table = order(inputs[:size]) + input_bias
     layers = tuple(layer_tables(layer, depth == 0) for depth, layer in enumerate(weights.layers))
+    dense = weights.dense_kernel[:, perm].astype(np.float32)
+    dense_bias = np.asarray(weights.dense_bias[perm], np.float32)
+    attention = weights.attention
     return GreedyTables(
         table=table[perm].astype(np.float32),
         layers=layers,
-        dense=weights.dense_kernel[:, perm].astype(np.float32),
-        dense_bias=np.asarray(weights.dense_bias[perm], np.float32),
+        dense=dense,
+        dense_bias=dense_bias,
         perm=perm,
         start=start,
+        attention=None if attention is None else attention_tables(attention, dense, dense_bias, layers[-1].hidden),
     )

@@ -130,12 +130,7 @@ def _graphs(models: InferenceModels, vocabulary: Vocabulary, options: ConvertOpt
     encoder, decoder = to_onnx(models, options.opset)
     bar.stage("converted with tf2onnx")
     graphs: dict[str, Any] = {names.ENCODER_NAME: encoder, names.DECODER_NAME: decoder}
-    if options.fused and models.spec.attention is not None:
-        logger.warning(
-            "this model attends over its encoder's outputs: the bundle gets the step graphs only (no greedy.onnx or "
-            "beam.onnx yet for attention models); decoding runs step by step"
-        )
-    elif options.fused:
+    if options.fused:
         from ..graphs.fused import build_greedy
         from ..graphs.fused_beam import build_beam
         from ..graphs.fused_weights import decoder_weights
