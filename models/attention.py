@@ -66,6 +66,16 @@ def _reads(graph: ConfigGraph, name: str) -> list[str]:
     return [ref[0] for ref in graph.inbound.get(name, [])]
 
 
+def attended_input(graph: ConfigGraph, decoder_top: str) -> str | None:
+    """In a decoder step model: the Input holding the encoder's outputs that an attention on ``decoder_top``
+    reads (its second input), or ``None``."""
+    for user in _users(graph, decoder_top):
+        reads = _reads(graph, user)
+        if graph.kinds[user] in (*LAYER_FORMS, "Dot") and len(reads) > 1 and graph.kinds.get(reads[1]) == "InputLayer":
+            return reads[1]
+    return None
+
+
 def find_attention(graph: ConfigGraph, decoder_top: str, values: str) -> tuple[AttentionSpec, str] | None:
     """The attention block on ``decoder_top``'s output sequence over ``values`` (the encoder's output sequence),
     and the layer the softmax Dense reads; ``None`` when ``decoder_top`` feeds no attention layer."""

@@ -10,7 +10,7 @@ from s2s_onnx.runtime.cli.arguments import from_args, option, output_flag, posit
 from s2s_onnx.runtime.vocab import TOKENIZATIONS
 
 from . import dates
-from .settings import CELLS, SAVE_FORMATS, TrainSettings
+from .settings import ATTENTIONS, CELLS, SAVE_FORMATS, TrainSettings
 
 DATA_EPOCHS = 100  # the Keras example's
 
@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
         "--embedding", type=positive_int, default=None, help="Embedding width: token-id inputs (default: one-hot)"
     )
     option(p, "--tokenization", source=(s, "tokenization"), choices=TOKENIZATIONS, help="characters or words")
+    option(
+        p, "--attention", source=(s, "attention"), choices=ATTENTIONS,
+        help="attention over the encoder's outputs: Keras' Attention (dot), AdditiveAttention, or Luong's by hand",
+    )  # fmt: skip
     p.add_argument("--format", choices=SAVE_FORMATS, default="keras", help="saved model format (default: keras)")
     option(p, "--seed", source=(s, "seed"), type=int, help="random seed")
     output_flag(p, "output directory")

@@ -15,7 +15,7 @@ from typing import Any
 
 from s2s_onnx.runtime.errors import NotEncoderDecoderError
 
-from .attention import find_attention
+from .attention import attended_input, find_attention
 from .spec import CELL_OF_KIND, STATE_COUNT, EmbeddingSpec, RnnSpec, Seq2SeqSpec, activation_name
 
 Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
@@ -265,10 +265,14 @@ def build_spec(
     bidirectional = {graph.kinds[n] == "Bidirectional" for n in enc_layers}
     if len(bidirectional) != 1:
         raise graph.fail("either every encoder layer is Bidirectional or none is")
-    found = find_attention(dec_graph, dec_layers[-1], enc_layers[-1]) if dec_graph is graph else None
+    values = enc_layers[-1] if dec_graph is graph else attended_input(dec_graph, dec_layers[-1])
+    found = find_attention(dec_graph, dec_layers[-1], values) if values is not None else None
     if found is not None:
         attention, dense_input = found
-        masked = attention.form != "luong" and (details.get("encoder_masking") or _mask_zero(graph, enc_embedding))
+        # a decoder step model saved on its own reads the encoder's outputs from an Input, with no mask: its
+        # attention sees every position, and so does the conversion
+        trained_mask = details.get("encoder_masking") or _mask_zero(graph, enc_embedding)
+        masked = attention.form != "luong" and dec_graph is graph and trained_mask
         details["attention"] = dataclasses.replace(attention, masked=bool(masked))
         _check_attended(graph, enc_layers[-1])
     dense = dec_graph.dense_on(dense_input if found is not None else dec_layers[-1])

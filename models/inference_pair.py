@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attention import attended_input
 from .graph_search import ConfigGraph, build_spec, model_refs
 from .spec import Seq2SeqSpec
 
@@ -18,6 +19,8 @@ from .spec import Seq2SeqSpec
 def _encoder(graph: ConfigGraph) -> tuple[list[str], bool]:
     """(encoder layers bottom to top, backward_first): the layers whose final states are the model's outputs."""
     outputs = model_refs(graph.config, "output_layers")
+    if len(outputs) > 1 and outputs[0][2] == 0 and graph.rnn_kind(outputs[0][0]):
+        outputs = outputs[1:]  # an attention model's encoder hands over its output sequence first
     for size in (2, 1):  # LSTM layers hand over (h, c), GRU layers h
         chunks = [outputs[k : k + size] for k in range(0, len(outputs), size)]
         sources = [graph.state_source(chunk) for chunk in chunks]
@@ -45,7 +48,8 @@ def _decoder(graph: ConfigGraph) -> list[str]:
             "probabilities (an easy slip when writing the decoder model by hand): convert the training model "
             "(e.g. s2s.h5) instead"
         )
-    if first not in graph.kinds or not graph.is_dense(first) or graph.source(first)[0] != top:
+    attended = attended_input(graph, top) is not None  # the Dense then reads the attention's concatenation
+    if first not in graph.kinds or not graph.is_dense(first) or (graph.source(first)[0] != top and not attended):
         raise graph.fail(f"the decoder model's first output {first!r} is not a Dense on the decoder's top layer")
     return layers
 

@@ -8,6 +8,7 @@ from typing import Literal
 from s2s_onnx.runtime.vocab import Tokenization
 
 CELLS = ("lstm", "gru")
+ATTENTIONS = ("dot", "additive", "luong")
 SAVE_FORMATS = ("keras", "h5")
 
 
@@ -31,3 +32,4 @@ class TrainSettings:
     layers: int = 1  # recurrent layers on each side, states handed over layer by layer
     embedding: int = 0  # Embedding width on both inputs (token ids, mask_zero); 0: one-hot inputs, the example's
     tokenization: Tokenization = "char"
+    attention: Literal["dot", "additive", "luong"] | None = None  # over the encoder's outputs; None: the example's

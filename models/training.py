@@ -45,7 +45,8 @@ def build_training_model(num_encoder_tokens: int, num_decoder_tokens: int, setti
     states: list[Any] = []
     for depth in range(layers):
         suffix = f"{settings.cell}_{depth}" if layers > 1 else settings.cell  # one layer: the example's names
-        layer = rnn(width, return_sequences=depth < layers - 1, return_state=True, name=f"encoder_{suffix}")
+        sequences = depth < layers - 1 or settings.attention is not None
+        layer = rnn(width, return_sequences=sequences, return_state=True, name=f"encoder_{suffix}")
         if settings.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"encoder_bi{suffix}")
         x, *found = layer(x)
@@ -53,14 +54,35 @@ def build_training_model(num_encoder_tokens: int, num_decoder_tokens: int, setti
             half = len(found) // 2
             found = [keras.layers.Concatenate()([f, b]) for f, b in zip(found[:half], found[half:], strict=True)]
         states.append(found)
+    encoder_outputs = x
     decoder_inputs, x = _side_input("decoder", num_decoder_tokens, settings.embedding)
     decoder_width = width * (2 if settings.bidirectional else 1)
     for depth in range(layers):
         suffix = f"{settings.cell}_{depth}" if layers > 1 else settings.cell
         layer = rnn(decoder_width, return_sequences=True, return_state=True, name=f"decoder_{suffix}")
         x, *_ = layer(x, initial_state=states[depth])
+    if settings.attention is not None:
+        x = _attended(settings.attention, x, encoder_outputs, decoder_width)
     outputs = keras.layers.Dense(num_decoder_tokens, activation="softmax", name="decoder_dense")(x)
     return keras.Model([encoder_inputs, decoder_inputs], outputs, name="seq2seq")
+
+
+def _attended(form: str, decoder_outputs: Any, encoder_outputs: Any, width: int) -> Any:
+    """The decoder's outputs with their attention over the encoder's, as the tutorials write it: Keras'
+    ``Attention`` (dot) or ``AdditiveAttention`` context concatenated with the decoder's outputs, or Luong's by
+    hand (``Dot`` scores, softmax, ``Dot`` context, concatenated, then ``Dense(tanh)``)."""
+    layers = keras.layers
+    if form == "luong":
+        scores = layers.Dot(axes=[2, 2], name="attention_scores")([decoder_outputs, encoder_outputs])
+        weights = layers.Activation("softmax", name="attention_weights")(scores)
+        context = layers.Dot(axes=[2, 1], name="attention_context")([weights, encoder_outputs])
+    else:
+        layer = layers.AdditiveAttention(name="attention") if form == "additive" else layers.Attention(name="attention")
+        context = layer([decoder_outputs, encoder_outputs])
+    joined = layers.Concatenate(name="attention_concat")([context, decoder_outputs])
+    if form != "luong":
+        return joined
+    return layers.Dense(width, activation="tanh", name="attention_combine")(joined)
 
 
 def _side_input(side: str, tokens: int, embedding: int) -> tuple[Any, Any]:

@@ -215,3 +215,37 @@ def test_unsupported_attention_is_refused_with_what_is_supported(workdir: Path) 
     model = keras.Model([enc_in, dec_in], keras.layers.Dense(vocab.num_decoder_tokens, activation="softmax")(added))
     with pytest.raises(NotEncoderDecoderError, match="not concatenated with the decoder's outputs.*Supported"):
         find_seq2seq(model)
+
+
+@pytest.mark.parametrize("index", [0, 6], ids=["dot-lstm-onehot", "luong-gru-embedding"])
+def test_an_attention_inference_pair_converts_and_decodes_as_its_loop(index: int, workdir: Path) -> None:
+    """The encoder model returning ``[encoder outputs, *states]`` and the decoder step model taking ``[token,
+    encoder outputs, *states]``, saved on their own as a user saves them: converted as a pair, decoded as the
+    user's loop over those two files decodes."""
+    import keras
+
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.models.reference import example_decode
+
+    family = ATTENTION_FAMILIES[index]
+    vocab = attention_vocabulary(family)
+    directory = workdir / f"attention-pair-{family.name}"
+    directory.mkdir()
+    from s2s_onnx.models.inference import build_inference_models
+
+    pair = build_inference_models(build_attention_model(keras, family, vocab))
+    assert [i.name for i in pair.decoder.inputs][:2] == ["decoder_inputs", "encoder_outputs"]
+    pair.encoder.save(directory / "encoder_model.keras")
+    pair.decoder.save(directory / "decoder_model.keras")
+    options = ConvertOptions(fused=True, decoder_model=directory / "decoder_model.keras")
+    result = convert(directory / "encoder_model.keras", directory / "bundle", vocab, options)
+    assert result.report is not None and result.report.ok
+    assert json.loads((directory / "bundle" / "config.json").read_text())["model"]["attention"] == family.form
+    encoder = keras.saving.load_model(directory / "encoder_model.keras")
+    decoder = keras.saving.load_model(directory / "decoder_model.keras")
+    model = Seq2SeqModel.load(directory / "bundle")
+    texts = family_pairs(_plain(family), seed=7)[0][:12]
+    x = model.bundle.encoder_input([vocab.clean(t) for t in texts])
+    want = example_decode(encoder, decoder, x, vocab).token_ids
+    for strategy in ("steps", "fused"):
+        assert [list(r.token_ids) for r in model.decode(texts, strategy=strategy)] == want, strategy
