@@ -17,6 +17,7 @@ from .rows import (
     ALL_PRODUCTS,
     Row,
     all_products_row,
+    attention_head,
     bench_sessions,
     blas_threads,
     floor_row,
@@ -110,7 +111,7 @@ def _rows(settings: BenchSettings, bundle: Bundle) -> list[Row]:
         else:
             settings.notes.append("CUDA rows skipped: the CUDA provider fell back to CPU")
     rows.append(floor_row(bundle.architecture))
-    rows.append(all_products_row(bundle.architecture, bundle.vocabulary.num_decoder_tokens))
+    rows.append(all_products_row(bundle.architecture, bundle.vocabulary.num_decoder_tokens, attention_head(bundle)))
     return rows
 
 
@@ -151,7 +152,9 @@ def _settings_record(settings: BenchSettings, bundle: Bundle) -> dict[str, Any]:
 def _weight_traffic(bundle: Bundle) -> dict[str, int]:
     """float32 weight bytes each encoder and decoder step reads: at batch 1 a step is a mat-vec over them, so
     (bytes / step time) is the cache or memory bandwidth it needs."""
-    encoder, decoder = sentence_products(bundle.architecture, bundle.vocabulary.num_decoder_tokens)
+    encoder, decoder = sentence_products(
+        bundle.architecture, bundle.vocabulary.num_decoder_tokens, attention_head(bundle)
+    )
     return {"encoder_step_weight_bytes": weight_bytes(encoder), "decoder_step_weight_bytes": weight_bytes(decoder)}
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from s2s_onnx.models.inference import InferenceModels
+from s2s_onnx.runtime import config as names
 from s2s_onnx.runtime.vocab import Vocabulary
 
 from .rows import Row, Run, naive_loop, token_maker
@@ -22,8 +24,15 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
     ids = models.spec.decoder_embedding is not None
     make_token = token_maker(vocab, ids)
 
+    memory = len(decoder.inputs) - len(decoder.outputs)  # an attention step's encoder outputs, carried along
+
     def as_list(outputs: object) -> list[tf.Tensor]:
         return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+    def call_step(inputs: list[Any], **kwargs: Any) -> list[Any]:
+        """``[token, *memory, *states] -> [probs, *memory, *states]``: the memory rides along like the states."""
+        outputs = as_list(decoder(inputs, **kwargs))
+        return [outputs[0], *inputs[1 : 1 + memory], *outputs[1:]]
 
     def tf_token(chosen: tf.Tensor) -> tf.Tensor:
         return chosen[:, None] if ids else tf.one_hot(chosen, width)[:, None, :]
@@ -32,7 +41,8 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
         """The Keras example's decode_sequence: predict() per step."""
 
         def step(token: np.ndarray, *states: np.ndarray) -> list[np.ndarray]:
-            return decoder.predict([token, *states], verbose=0)
+            outputs = as_list(decoder.predict([token, *states], verbose=0))
+            return [outputs[0], *states[:memory], *outputs[1:]]
 
         def encode() -> list[np.ndarray]:
             return as_list(encoder.predict(x, verbose=0))
@@ -47,7 +57,7 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
             token = tf.constant(make_token(np.full(x.shape[0], vocab.start_id)))
             out = []
             for _ in range(steps):
-                probs, *states = decoder([token, *states], training=False)
+                probs, *states = call_step([token, *states], training=False)
                 chosen = tf.argmax(probs[:, -1, :], axis=-1)
                 out.append(chosen.numpy())
                 token = tf_token(chosen)
@@ -57,7 +67,7 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
 
     @tf.function(reduce_retracing=True)
     def step_fn(token: tf.Tensor, *states: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        probs, *new_states = decoder([token, *states], training=False)
+        probs, *new_states = call_step([token, *states], training=False)
         chosen = tf.argmax(probs[:, -1, :], axis=-1)
         return (chosen, tf_token(chosen), *new_states)
 
@@ -83,7 +93,7 @@ def keras_rows(models: InferenceModels, vocab: Vocabulary) -> list[Row]:
         token = tf_token(tf.fill([tf.shape(x)[0]], tf.constant(vocab.start_id, tf.int64)))
         chosen_ids = tf.TensorArray(tf.int64, size=steps)
         for t in tf.range(steps):
-            probs, *states = decoder([token, *states], training=False)
+            probs, *states = call_step([token, *states], training=False)
             chosen = tf.argmax(probs[:, -1, :], axis=-1)
             chosen_ids = chosen_ids.write(t, chosen)
             token = tf_token(chosen)
@@ -119,7 +129,8 @@ def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, 
         return None, f"ai-edge-litert is not installed ({exc})"
     encoder, decoder, spec = models.encoder, models.decoder, models.spec
     states = spec.state_tensors
-    state_names = [s.name for s in states]
+    memory = list(spec.memory)  # an attention step's encoder outputs (and mask), carried along unchanged
+    state_names = [*memory, *(s.name for s in states)]
     make_token = token_maker(vocab, spec.decoder_embedding is not None)
 
     def convert(batch: int, steps_in: int) -> tuple[bytes, bytes]:
@@ -130,7 +141,12 @@ def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, 
         )
         token = make_token(np.zeros(batch, np.int64))
         token_spec = tf.TensorSpec(token.shape, tf.as_dtype(token.dtype), name="token")
-        state_specs = [tf.TensorSpec((batch, s.width), tf.float32, name=s.name) for s in states]
+        shapes = {
+            names.ENCODER_OUTPUTS: (batch, steps_in, spec.encoder_output_width),
+            names.ENCODER_MASK: (batch, steps_in),
+        }
+        state_specs = [tf.TensorSpec(shapes[m], tf.float32, name=m) for m in memory]
+        state_specs += [tf.TensorSpec((batch, s.width), tf.float32, name=s.name) for s in states]
         enc = _tflite(lambda x: encoder(x, training=False), [x_spec])
         dec = _tflite(lambda token, *states: decoder([token, *states], training=False), [token_spec, *state_specs])
         return enc, dec
@@ -165,7 +181,7 @@ def litert_row(models: InferenceModels, vocab: Vocabulary) -> tuple[Row | None, 
                     dec.set_tensor(dec_in[name], value)
                 dec.invoke()
                 chosen = dec.get_tensor(probs_out)[:, -1, :].argmax(axis=-1)
-                values = [dec.get_tensor(i) for i in state_outs]
+                values = values[: len(memory)] + [dec.get_tensor(i) for i in state_outs]
                 out.append(chosen)
                 token = make_token(chosen)
             return np.stack(out, axis=1)

@@ -75,18 +75,21 @@ def runtime_rows(bundle: Bundle, label: str, approximate: bool = False) -> list[
     bundle, whose tokens may differ from the fp32 reference)."""
     vocab, model = bundle.vocabulary, bundle.architecture
     encoder, decoder = bundle.encoder, bundle.decoder
-    state_names = list(model.state_names)
+    state_names, memory = list(model.state_names), list(model.memory)
     make_token = token_maker(vocab, model.target_input == "ids")
 
     def steps_path(x: np.ndarray, steps: int) -> Run:
         return lambda: decode_steps(bundle, x, steps, stop_at_end=False).ids
 
     def naive(x: np.ndarray, steps: int) -> Run:
-        def step(token: np.ndarray, *states: np.ndarray) -> list[np.ndarray]:
-            return decoder.run(None, {names.DECODER_INPUT: token, **dict(zip(state_names, states, strict=True))})
+        def step(token: np.ndarray, *carried: np.ndarray) -> list[np.ndarray]:
+            # an attention model's memory (the encoder's outputs) rides along unchanged before the states
+            feeds = dict(zip([*memory, *state_names], carried, strict=True))
+            probs, *states = decoder.run(None, {names.DECODER_INPUT: token, **feeds})
+            return [probs, *carried[: len(memory)], *states]
 
         def encode() -> list[np.ndarray]:
-            return encoder.run(state_names, {names.ENCODER_INPUT: x})
+            return encoder.run([*memory, *state_names], {names.ENCODER_INPUT: x})
 
         return lambda: naive_loop(encode, step, x.shape[0], steps, make_token, vocab.start_id)
 
@@ -127,12 +130,33 @@ def floor_row(model: Architecture) -> Row:
     return Row(FLOOR, prepare, checks_tokens=False)
 
 
-def sentence_products(model: Architecture, output_tokens: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+Shapes = list[tuple[int, int]]
+
+
+def attention_head(bundle: Bundle) -> Shapes | None:
+    """An attention bundle's weight products after the decoder stack, per step (the Dense on the concatenation,
+    as its context and query parts, and the softmax Dense after a combining one), read from ``greedy.onnx``'s
+    constants; ``None`` for a bundle without attention or without ``greedy.onnx``."""
+    if not bundle.architecture.attention or bundle.greedy is None:
+        return None
+    import onnx
+
+    graph = onnx.load(str(bundle.path / names.GREEDY_NAME), load_external_data=False).graph
+    found = {
+        init.name.split("att_", 1)[1].rsplit("_", 1)[0]: tuple(init.dims)
+        for init in graph.initializer
+        if "att_" in init.name
+    }
+    shapes = [found[k] for k in ("first_context", "first_query", "second") if k in found]
+    return [(int(r), int(c)) for r, c in shapes]
+
+
+def sentence_products(model: Architecture, output_tokens: int, head: Shapes | None = None) -> tuple[Shapes, Shapes]:
     """The weight matrices one sentence must multiply: (encoder step's, decoder step's), as (rows, columns).
 
     Encoder step: each layer's (and direction's) recurrent matrix, plus the input matrix of every layer above the
     first (the first layer's one-hot or Embedding input is a row lookup). Decoder step: the same for the decoder
-    stack, plus the Dense layer."""
+    stack, plus the Dense layer (``head``: an attention model's products after the stack instead)."""
     gates = 4 if model.cell == "lstm" else 3
     widths = [s.width for s in model.states if s.name.startswith("state_h")]
     directions = 2 if model.direction == "bidirectional" else 1
@@ -144,7 +168,7 @@ def sentence_products(model: Architecture, output_tokens: int) -> tuple[list[tup
         if depth:
             encoder += [(widths[depth - 1], gates * unit)] * directions
             decoder.append((widths[depth - 1], gates * width))
-    decoder.append((widths[-1], output_tokens))
+    decoder += head if head is not None else [(widths[-1], output_tokens)]
     return encoder, decoder
 
 
@@ -153,10 +177,13 @@ def weight_bytes(shapes: list[tuple[int, int]]) -> int:
     return sum(4 * rows * columns for rows, columns in shapes)
 
 
-def all_products_row(model: Architecture, output_tokens: int) -> Row:
+def all_products_row(model: Architecture, output_tokens: int, head: Shapes | None = None) -> Row:
     """Every unavoidable matrix product of a sentence in numpy: the encoder's per input step, then the
-    decoder's and the Dense per output step (random matrices of the real shapes: values do not change cost)."""
-    encoder, decoder = sentence_products(model, output_tokens)
+    decoder's and the Dense per output step (random matrices of the real shapes: values do not change cost). An
+    attention model (``head``) also multiplies, each step, its query by the encoder's outputs (the scores) and
+    the weights by them (the context): two batched mat-vecs over ``(input steps, width)`` per row."""
+    encoder, decoder = sentence_products(model, output_tokens, head)
+    attends = head is not None
     rng = np.random.default_rng(0)
 
     def matrices(shapes: list[tuple[int, int]]) -> list[np.ndarray]:
@@ -175,12 +202,19 @@ def all_products_row(model: Architecture, output_tokens: int) -> Row:
 
         enc_buffers, dec_buffers = buffers(enc_weights), buffers(dec_weights)
         ids = np.zeros((batch, steps), dtype=np.int64)
+        width = head[0][0] if head else 0  # the context part's rows: the encoder outputs' width
+        values = np.full((batch, enc_steps, width), 0.1, np.float32)
+        query, scores = np.full((batch, 1, width), 0.1, np.float32), np.empty((batch, 1, enc_steps), np.float32)
+        context, keys = np.empty((batch, 1, width), np.float32), values.transpose(0, 2, 1).copy()
 
         def run() -> np.ndarray:
             for count, weights, pairs in ((enc_steps, enc_weights, enc_buffers), (steps, dec_weights, dec_buffers)):
                 for _ in range(count):
                     for weight, (state, out) in zip(weights, pairs, strict=True):
                         np.dot(state, weight, out=out)
+                    if attends and weights is dec_weights:
+                        np.matmul(query, keys, out=scores)
+                        np.matmul(scores, values, out=context)
             return ids
 
         return run

@@ -97,14 +97,16 @@ def load_graph(path: str | Path) -> tuple[Any, Flavour, str]:
 
 
 def _keras_load(path: Path, flavour: Flavour) -> Any:
-    """Keras 3's own loader; a Keras 3 ``.h5`` it cannot read back (one with a ``mask_zero`` Embedding, whose
-    implicit ``NotEqual`` layer Keras 3 writes but does not know) is read like a Keras 2 file instead."""
+    """Keras 3's own loader; a Keras 3 ``.h5`` it cannot read back is read like a Keras 2 file instead: one with a
+    ``mask_zero`` Embedding, whose implicit ``NotEqual`` layer Keras 3 writes but does not know, or with an
+    ``Attention`` layer, whose ``score_mode="dot"`` its ``.h5`` reader turns into the function ``dot``."""
     import keras
 
     try:
         return keras.saving.load_model(path, compile=False)
-    except ValueError as exc:
-        if flavour != "keras3-h5" or "Unknown layer" not in str(exc):
+    except (ValueError, TypeError) as exc:
+        unreadable = "Unknown layer" in str(exc) or "Error when deserializing" in str(exc)
+        if flavour != "keras3-h5" or not unreadable:
             raise
         logger.info("Keras 3 cannot load %s back (%s); reading its config and weights directly", path, exc)
         return read_legacy_h5(path)

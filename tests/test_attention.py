@@ -7,94 +7,20 @@ equal a reference beam search over the Keras step model."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from families import family_pairs, randomize
+from attention_families import ATTENTION_FAMILIES, AttentionFamily, attention_vocabulary, build_attention_model, plain
+from families import family_pairs
 
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
-from s2s_onnx.runtime.vocab import Vocabulary
 
 pytestmark = [
     pytest.mark.keras,
     pytest.mark.filterwarnings("ignore:You are using a softmax over axis -1"),
     pytest.mark.filterwarnings("ignore:Layer .decoder_step. .of type Functional. was passed an input with a mask"),
 ]
-
-
-@dataclass(frozen=True)
-class AttentionFamily:
-    name: str
-    form: str  # dot, concat, additive, luong
-    cell: str = "LSTM"
-    embedding: bool = False  # Embedding(mask_zero=True) on both sides, else one-hot
-    masking: bool = False  # Masking(0.) on a one-hot encoder input
-    use_scale: bool = False
-    combine: bool = False  # Dense(tanh) between the Concatenate and the softmax
-    context_first: bool = True
-    units: int = 6
-    end_bias: float = 0.5
-
-
-ATTENTION_FAMILIES = (
-    AttentionFamily("dot-lstm-onehot", "dot", end_bias=1.0),
-    AttentionFamily("dot-gru-embedding", "dot", cell="GRU", embedding=True, use_scale=True, end_bias=1.5),
-    AttentionFamily("concat-lstm-embedding", "concat", embedding=True, use_scale=True, context_first=False),
-    AttentionFamily("additive-gru-onehot", "additive", cell="GRU", combine=True, use_scale=True, end_bias=-0.5),
-    AttentionFamily("additive-lstm-masking", "additive", masking=True, end_bias=1.0),
-    AttentionFamily("luong-lstm-combine", "luong", combine=True, end_bias=2.0),
-    AttentionFamily("luong-gru-embedding", "luong", cell="GRU", embedding=True, context_first=False, end_bias=2.5),
-)
-
-
-def attention_vocabulary(family: AttentionFamily) -> Vocabulary:
-    return Vocabulary.from_pairs(*family_pairs(_plain(family)), ids=family.embedding)  # type: ignore[arg-type]
-
-
-def _plain(family: AttentionFamily) -> Any:
-    from families import Family
-
-    return Family(family.name)
-
-
-def build_attention_model(keras: Any, family: AttentionFamily, vocab: Vocabulary, seed: int = 0) -> Any:
-    """The training model as its tutorial builds it, with seeded random weights."""
-    layers = keras.layers
-    rnn = getattr(layers, family.cell)
-
-    def side(name: str, tokens: int) -> tuple[Any, Any]:
-        if family.embedding:
-            inputs = keras.Input((None,), name=f"{name}_inputs")
-            return inputs, layers.Embedding(tokens, 5, mask_zero=True)(inputs)
-        inputs = keras.Input((None, tokens), name=f"{name}_inputs")
-        return inputs, (layers.Masking(0.0)(inputs) if family.masking and name == "encoder" else inputs)
-
-    enc_in, x = side("encoder", vocab.num_encoder_tokens)
-    enc_out, *states = rnn(family.units, return_sequences=True, return_state=True)(x)
-    dec_in, y = side("decoder", vocab.num_decoder_tokens)
-    dec_out, *_ = rnn(family.units, return_sequences=True, return_state=True)(y, initial_state=states)
-    if family.form == "luong":
-        scores = layers.Dot(axes=[2, 2])([dec_out, enc_out])
-        context = layers.Dot(axes=[2, 1])([layers.Activation("softmax")(scores), enc_out])
-    elif family.form == "additive":
-        context = layers.AdditiveAttention(use_scale=family.use_scale)([dec_out, enc_out])
-    else:
-        context = layers.Attention(use_scale=family.use_scale, score_mode=family.form)([dec_out, enc_out])
-    joined = layers.Concatenate()([context, dec_out] if family.context_first else [dec_out, context])
-    if family.combine:
-        joined = layers.Dense(family.units, activation="tanh")(joined)
-    probs = layers.Dense(vocab.num_decoder_tokens, activation="softmax")(joined)
-    model = keras.Model([enc_in, dec_in], probs)
-    randomize(model, vocab.end_id, family.end_bias, seed)
-    if family.embedding:  # as training leaves it (the padding target is masked out of the loss): never chosen
-        dense = model.layers[-1]
-        kernel, bias = dense.get_weights()
-        bias[0] -= 20.0
-        dense.set_weights([kernel, bias])
-    return model
 
 
 @pytest.fixture(scope="module", params=ATTENTION_FAMILIES, ids=[f.name for f in ATTENTION_FAMILIES])
@@ -109,10 +35,15 @@ def attention_bundle(request, workdir: Path) -> tuple[AttentionFamily, Path, Pat
     directory = workdir / f"attention-{family.name}"
     directory.mkdir()
     model_file = directory / "model.keras"
-    build_attention_model(keras, family, vocab).save(model_file)
-    sentences = tuple(family_pairs(_plain(family))[0][:16])
+    model = build_attention_model(keras, family, vocab)
+    model.save(model_file)
+    sentences = tuple(family_pairs(plain(family))[0][:16])
     result = convert(model_file, directory / "bundle", vocab, ConvertOptions(fused=True, sentences=sentences))
     assert result.report is not None and result.report.ok, result.report.format()
+    if family.name == ATTENTION_FAMILIES[0].name:  # the other file flavour Keras 3 writes: .h5
+        model.save(directory / "model.h5")
+        h5 = convert(directory / "model.h5", directory / "bundle-h5", vocab, ConvertOptions(sentences=sentences))
+        assert h5.report is not None and h5.report.ok and h5.config.model.attention == family.form
     return family, model_file, result.bundle_dir
 
 
@@ -133,7 +64,7 @@ def test_decodes_equal_the_keras_loop(attention_bundle) -> None:
     user = build_inference_models(load_training_model(model_file).model)
     model = Seq2SeqModel.load(bundle)
     vocab = model.vocabulary
-    texts = family_pairs(_plain(family), seed=7)[0][:20]  # 1 to 8 characters: one batch, different lengths
+    texts = family_pairs(plain(family), seed=7)[0][:20]  # 1 to 8 characters: one batch, different lengths
     x = model.bundle.encoder_input([vocab.clean(t) for t in texts])
     ended_and_capped = set()
     for max_length in (None, 3):
@@ -157,7 +88,7 @@ def test_beam_search_equals_a_reference_over_the_keras_step_model(attention_bund
     family, model_file, bundle = attention_bundle
     user = build_inference_models(load_training_model(model_file).model)
     model = Seq2SeqModel.load(bundle)
-    texts = family_pairs(_plain(family), seed=3)[0][:3]
+    texts = family_pairs(plain(family), seed=3)[0][:3]
     assert model.bundle.beam is not None, "an attention bundle carries beam.onnx too"
     for strategy in ("auto", "steps"):  # beam.onnx, and the step path's search
         results = model.decode(texts, beam_size=3, num_return=3, length_penalty=0.6, strategy=strategy)
@@ -244,8 +175,63 @@ def test_an_attention_inference_pair_converts_and_decodes_as_its_loop(index: int
     encoder = keras.saving.load_model(directory / "encoder_model.keras")
     decoder = keras.saving.load_model(directory / "decoder_model.keras")
     model = Seq2SeqModel.load(directory / "bundle")
-    texts = family_pairs(_plain(family), seed=7)[0][:12]
+    texts = family_pairs(plain(family), seed=7)[0][:12]
     x = model.bundle.encoder_input([vocab.clean(t) for t in texts])
     want = example_decode(encoder, decoder, x, vocab).token_ids
+    for strategy in ("steps", "fused"):
+        assert [list(r.token_ids) for r in model.decode(texts, strategy=strategy)] == want, strategy
+
+
+def test_bench_and_int8_run_on_an_attention_bundle(attention_bundle, tmp_path: Path) -> None:
+    """Every benchmark row (the Keras ways and LiteRT included) decodes the runtime's tokens on an attention
+    bundle; the all-products floor counts the attention's products; int8 is measured (and may be refused)."""
+    from s2s_onnx.benchmarks.rows import attention_head
+    from s2s_onnx.export.graphs.quantize import QuantizeOptions, quantize
+    from s2s_onnx.runtime import Bundle
+    from s2s_onnx.runtime.cli import main
+
+    family, model_file, bundle = attention_bundle
+    if family.name != "luong-lstm-combine":
+        pytest.skip("one family is enough for the benchmark's plumbing")
+    head = attention_head(Bundle.open(bundle))
+    assert head is not None and len(head) == 3  # context and query parts of the combining Dense, then the softmax
+    report = quantize(bundle, tmp_path / "int8", QuantizeOptions(min_identical=0))
+    assert 0.0 <= report.identical <= 1.0 and report.fused_equals_steps is not None
+    assert len(Seq2SeqModel.load(tmp_path / "int8").decode(["abc", "d"], strategy="fused")) == 2
+    argv = ["bench", "--model", str(bundle), "--keras", str(model_file), "--batch-sizes", "2", "--tokens", "3"]
+    assert main([*argv, "--quick", "--out", str(tmp_path / "bench")]) == 0
+    rows = json.loads((tmp_path / "bench" / "bench.json").read_text())["results"]
+    assert any(r["row"].startswith("LiteRT") for r in rows) and any(r["row"].startswith("Keras") for r in rows)
+    differ = [r["row"] for r in rows if r.get("tokens_match_runtime") is False]  # floors check no tokens (None)
+    assert not differ, differ
+
+
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy-attention"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LEGACY.iterdir()))
+def test_legacy_keras2_attention_files_convert_and_decode_as_tf_keras(name: str, workdir: Path) -> None:
+    """``model.h5`` saved by tf_keras 2: rebuilt in Keras 3 to tf_keras' own outputs, converted with parity, and
+    decoded (steps and fused) as the Keras loop over the rebuilt model decodes."""
+    from s2s_onnx.export.tf.convert import ConvertOptions, convert
+    from s2s_onnx.export.vocab_files import load_vocabulary
+    from s2s_onnx.models.inference import build_inference_models
+    from s2s_onnx.models.loading import load_training_model
+    from s2s_onnx.models.reference import example_decode
+
+    loaded = load_training_model(LEGACY / name / "model.h5")
+    assert loaded.flavour == "keras2-h5"
+    stored = np.load(LEGACY / name / "keras2_outputs.npz")
+    probs = np.asarray(loaded.model([stored["encoder_input"], stored["decoder_input"]], training=False))
+    np.testing.assert_allclose(probs, stored["probs"], atol=1e-5, rtol=0)
+    vocab = load_vocabulary(LEGACY / name / "vocabulary.json")
+    family = next(f for f in ATTENTION_FAMILIES if f.name == name)
+    texts = family_pairs(plain(family), seed=7)[0][:12]
+    options = ConvertOptions(fused=True, sentences=tuple(texts))
+    result = convert(LEGACY / name / "model.h5", workdir / f"legacy-attention-{name}", vocab, options)
+    assert result.report is not None and result.report.ok and result.config.model.attention == family.form
+    user = build_inference_models(loaded.model)
+    model = Seq2SeqModel.load(result.bundle_dir)
+    want = example_decode(user.encoder, user.decoder, model.bundle.encoder_input(texts), vocab).token_ids
     for strategy in ("steps", "fused"):
         assert [list(r.token_ids) for r in model.decode(texts, strategy=strategy)] == want, strategy

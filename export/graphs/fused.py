@@ -227,10 +227,10 @@ def _prefix_names(graph: onnx.GraphProto, prefix: str, keep: set[str]) -> None:
 
 def layer_constants(outer: GraphBuilder, tables: GreedyTables) -> dict[str, str]:
     """Outer-graph constants the loop reads: the token table, the Dense layer, and each layer's weights."""
-    constants = {
-        "dense": outer.const("dense_kernel", tables.dense),
-        "dense_bias": outer.const("dense_bias", tables.dense_bias),
-    }
+    constants = {}
+    if tables.attention is None:  # else the attention's tables hold the Dense (see fused_attention)
+        constants["dense"] = outer.const("dense_kernel", tables.dense)
+        constants["dense_bias"] = outer.const("dense_bias", tables.dense_bias)
     for part, columns in _column_parts(tables.layers[0], tables.table).items():
         constants[f"table{part}"] = outer.const(f"token_table{part}", columns)
     for depth, layer in enumerate(tables.layers):

@@ -125,7 +125,7 @@ def _int8_greedy(source: Path, config: BundleConfig) -> onnx.ModelProto | None:
     quantizes to one int8 kernel per layer and step; None when the step decoder is not plain LSTM ops."""
     from .fused_lstm import build_greedy_lstm, lstm_step
 
-    if config.model.cell != "lstm":
+    if config.model.cell != "lstm" or config.model.attention:  # an attention step is quantized as it is built
         return None
     step = lstm_step(onnx.load(str(source / names.DECODER_NAME)), config.vocabulary, config.model.target_input == "ids")
     if step is None:
