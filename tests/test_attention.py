@@ -235,3 +235,30 @@ def test_legacy_keras2_attention_files_convert_and_decode_as_tf_keras(name: str,
     want = example_decode(user.encoder, user.decoder, model.bundle.encoder_input(texts), vocab).token_ids
     for strategy in ("steps", "fused"):
         assert [list(r.token_ids) for r in model.decode(texts, strategy=strategy)] == want, strategy
+
+
+def test_triton_serve_and_inspect_take_an_attention_bundle(attention_bundle, tmp_path: Path) -> None:
+    """The Triton generator, ``serve`` and ``inspect`` work unchanged on an attention bundle."""
+    from triton_check import check_decodes
+
+    from s2s_onnx.benchmarks.http_client import fetch, start_server
+    from s2s_onnx.runtime import Bundle
+    from s2s_onnx.runtime.cli.inspect import describe
+
+    family, _, bundle = attention_bundle
+    if family.name != "additive-lstm-masking":
+        pytest.skip("one family is enough for the surfaces")
+    model = Seq2SeqModel.load(bundle)
+    texts = family_pairs(plain(family), seed=5)[0][:8]
+    assert "additive attention over encoder_outputs, encoder_mask" in describe(Bundle.open(bundle))
+    from s2s_onnx.export.graphs.triton import write_triton_repository
+    from s2s_onnx.export.options import TritonSettings
+
+    home = write_triton_repository(bundle, tmp_path / "repo", TritonSettings(name="attention"))
+    check_decodes(home, model, texts)
+    pytest.importorskip("uvicorn")
+    import asyncio
+
+    with start_server(["--model", str(bundle), "--threads", "1"]) as running:
+        status, answer = asyncio.run(fetch(running.host, running.port, "POST", "/translate", {"text": texts}))
+    assert status == 200 and [r["text"] for r in answer["results"]] == model.translate(texts)
