@@ -1,4 +1,5 @@
-"""The runtime's subcommands, ``translate`` and ``inspect`` (numpy + onnxruntime only)."""
+"""The runtime's subcommands, ``translate``, ``translate-file`` and ``inspect`` (numpy + onnxruntime only; with
+``--ray``, Ray)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle import Bundle
+from ..errors import install_hint
 from ..model import Seq2SeqModel
 from ..options import DecodeOptions
 from ..serving.serve import register as register_serve
 from ..vocab import UNKNOWN_POLICIES
-from .arguments import from_args, model_flag, option, positive_int, session_config, session_flags, verbose_flag
+from .arguments import (
+    from_args,
+    model_flag,
+    option,
+    output_flag,
+    positive_int,
+    session_config,
+    session_flags,
+    verbose_flag,
+)
+from .files import FileJob, count_rows, local_records, write_records
 from .inspect import describe
 from .streaming import LineTranslator, argument_lines, stream_lines
 
@@ -31,6 +43,23 @@ def register(subparsers: Any) -> None:
         help="on a bad line print the error to stderr and --error-marker to stdout, go on, and exit 2 at the end",
     )
     option(p, "--error-marker", source=(LineTranslator, "marker"), help="what --keep-going prints for a bad line")
+    p.set_defaults(handler=run)
+
+    p = subparsers.add_parser("translate-file", help="translate a file of texts into JSON Lines, here or on Ray")
+    verbose_flag(p)
+    p.add_argument("input", type=Path, metavar="INPUT", help="text lines, .jsonl, .csv or .parquet")
+    output_flag(p, "the JSON Lines file to write (whole, or not at all)")
+    model_flag(p)
+    session_flags(p)
+    decoding_flags(p)
+    option(p, "--column", source=(FileJob, "column"), help="the text field of .jsonl, .csv or .parquet rows")
+    option(p, "--details", source=(FileJob, "details"), action="store_true", help="add each row's token ids")
+    option(
+        p, "--keep-going", source=(FileJob, "keep_going"), action="store_true",
+        help="write a bad row's error in its place and go on (exit 2 at the end)",
+    )  # fmt: skip
+    p.add_argument("--ray", metavar="ADDRESS", default=None, help="run on this Ray cluster (auto: this machine's)")
+    p.add_argument("--concurrency", type=positive_int, default=2, help="with --ray: translator actors")
     p.set_defaults(handler=run)
 
     p = subparsers.add_parser("inspect", help="show a bundle's graphs, operators, vocabulary and provenance")
@@ -89,8 +118,30 @@ def translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def translate_file(args: argparse.Namespace) -> int:
+    """``translate-file``: the rows in input order, locally or through Ray Data."""
+    options = decode_options(args)
+    job = FileJob(args.input, args.output, args.column, args.details, args.keep_going)
+    if args.ray is None:
+        model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
+        records = local_records(model, job, options)
+    else:
+        try:
+            from s2s_onnx.ray.data import file_records
+        except ModuleNotFoundError as exc:
+            raise install_hint("ray", exc.name or "ray") from exc
+        records = file_records(job, args.model, options, args.ray, args.concurrency)
+    rows, failures = write_records(job, records, count_rows(job))
+    if failures:
+        print(f"s2s-onnx: {failures} of {rows} row(s) failed (their errors are in {job.target})", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "translate":
         return translate(args)
+    if args.command == "translate-file":
+        return translate_file(args)
     print(describe(Bundle.open(args.bundle)))
     return 0

@@ -1,0 +1,124 @@
+"""``s2s-onnx translate-file`` here and through Ray Data on a real local Ray cluster.
+
+The cluster runs inside its own network namespace (``unshare -n``) holding only the loopback interface, so that
+nothing of it can listen on, or talk to, any other address; the driver, the CLI and the cluster all run in there.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from s2s_onnx.runtime import Seq2SeqModel
+from s2s_onnx.runtime.cli import main
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    model = Seq2SeqModel.load(verify=False)
+    return [d["text"] for d in json.loads((model.path / "reference.json").read_text("utf-8"))["decodes"]]
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_translate_file_reads_text_jsonl_and_csv_in_order(tmp_path: Path, texts: list[str], capsys) -> None:
+    model = Seq2SeqModel.load(verify=False)
+    expected = model.translate(texts[:10])
+    (tmp_path / "in.txt").write_text("\n".join(texts[:10]) + "\n", "utf-8")
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"src": t}) + "\n" for t in texts[:10]), "utf-8")
+    with (tmp_path / "in.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "src"])
+        writer.writerows([[n, t] for n, t in enumerate(texts[:10])])
+    for name, column in (("in.txt", []), ("in.jsonl", ["--column", "src"]), ("in.csv", ["--column", "src"])):
+        out = tmp_path / f"{name}.out.jsonl"
+        assert main(["translate-file", str(tmp_path / name), "-o", str(out), "--details", *column]) == 0
+        rows = _rows(out)
+        assert [r["line"] for r in rows] == list(range(1, 11)) and [r["translation"] for r in rows] == expected
+        assert rows[0]["token_ids"] == list(model.decode(texts[0]).token_ids)
+    assert "rows in" in capsys.readouterr().err
+
+
+def test_a_bad_row_stops_the_run_or_is_kept_with_keep_going(tmp_path: Path, texts: list[str], capsys) -> None:
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_bytes(("\n".join([texts[0], "März 3", texts[1]]) + "\n").encode() + b"\xff\xfe\n")
+    assert main(["translate-file", str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("s2s-onnx: error: line 2: input has characters") and not out.exists()
+    assert list(tmp_path.iterdir()) == [source], "no half-written file is left"
+    assert main(["translate-file", str(source), "-o", str(out), "--keep-going"]) == 2
+    rows = _rows(out)
+    assert [r["line"] for r in rows] == [1, 2, 3, 4]
+    assert rows[1]["error"]["type"] == "UnknownCharacterError" and "UTF-8" in rows[3]["error"]["message"]
+    assert "2 of 4 row(s) failed" in capsys.readouterr().err
+    assert main(["translate-file", str(tmp_path / "in.jsonl"), "-o", str(out)]) == 2  # a missing file: one line
+
+
+RAY_RUN = r"""
+set -e
+ip link set lo up
+export RAY_USAGE_STATS_ENABLED=0 PATH="{bin}:$PATH"
+cd "{work}"
+export RAY_TMPDIR=$(mktemp -d /tmp/s2s-ray.XXXXXX)  # its own session files (short: they hold socket paths)
+temp=$RAY_TMPDIR
+ray start --head --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false --disable-usage-stats \
+    > ray-start.log 2>&1
+trap 'ray stop --force > /dev/null 2>&1; rm -rf "$temp"' EXIT
+python - <<'PY' > api.json
+import json, ray
+from s2s_onnx.ray import translate_dataset
+ray.init(address="auto", logging_level="ERROR", log_to_driver=False)
+texts = {texts}
+rows = translate_dataset(ray.data.from_items([{{"text": t}} for t in texts]), details=True).take_all()
+print(json.dumps({{r["text"]: [r["translation"], [int(t) for t in r["token_ids"]], r["stop_reason"]] for r in rows}}))
+PY
+s=$(date +%s.%N)
+s2s-onnx translate-file big.txt -o local.jsonl --keep-going 2> local.err || true
+m=$(date +%s.%N)
+( sleep {kill_after}; pkill -9 -f "^ray::MapWorker" && echo killed > killed.txt ) &
+s2s-onnx translate-file big.txt -o ray.jsonl --keep-going --ray auto 2> ray.err || true
+e=$(date +%s.%N)
+python -c "print({{'local_s': $m - $s, 'ray_s': $e - $m}})" > times.txt
+ss -ltn | awk 'NR > 1 {{print $4}}' > listening.txt
+"""
+
+
+def test_ray_data_translates_100000_lines_as_the_local_run_even_when_a_worker_dies(
+    tmp_path: Path, texts: list[str]
+) -> None:
+    """100,000 lines (one bad) through Ray Data on a real local cluster, with a translator actor killed (-9)
+    mid-run, equal the local run line for line; ``translate_dataset`` equals in-process decoding."""
+    pytest.importorskip("ray")
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        pytest.skip("needs unshare -n (a network namespace) to keep the Ray cluster on loopback only")
+    lines = [texts[i % len(texts)] for i in range(100_000)]
+    lines[500] = "März 3"
+    (tmp_path / "big.txt").write_text("\n".join(lines) + "\n", "utf-8")
+    sample = texts[:20]
+    script = RAY_RUN.format(bin=Path(sys.executable).parent, work=tmp_path, texts=sample, kill_after=20)
+    started = time.monotonic()
+    done = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    local, remote = (tmp_path / "local.jsonl").read_bytes(), (tmp_path / "ray.jsonl").read_bytes()
+    assert local == remote and local.count(b"\n") == 100_000
+    assert (tmp_path / "killed.txt").exists(), "a translator actor was killed mid-run"
+    assert json.loads(local.splitlines()[500])["error"]["type"] == "UnknownCharacterError"
+    model = Seq2SeqModel.load(verify=False)
+    api = json.loads((tmp_path / "api.json").read_text())
+    for text in sample:
+        result = model.decode(text)
+        assert api[text] == [result.text, list(result.token_ids), result.stop_reason]
+    listening = (tmp_path / "listening.txt").read_text().split()
+    assert listening and all(
+        a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]", "*", "0.0.0.0", "[::1]", "[::]") for a in listening
+    )
+    print((tmp_path / "times.txt").read_text(), f"total {time.monotonic() - started:.0f} s")
