@@ -122,3 +122,66 @@ def test_ray_data_translates_100000_lines_as_the_local_run_even_when_a_worker_di
         a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]", "*", "0.0.0.0", "[::1]", "[::]") for a in listening
     )
     print((tmp_path / "times.txt").read_text(), f"total {time.monotonic() - started:.0f} s")
+
+
+SERVE_RUN = r"""
+set -e
+ip link set lo up
+export RAY_USAGE_STATS_ENABLED=0 PATH="{bin}:$PATH"
+export RAY_TMPDIR=$(mktemp -d /tmp/s2s-ray.XXXXXX)
+cd "{work}"
+ray start --head --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false --disable-usage-stats \
+    > ray-start.log 2>&1
+trap 'ray stop --force > /dev/null 2>&1; rm -rf "$RAY_TMPDIR"' EXIT
+python - <<'PY' > bad.json
+import asyncio, json, ray
+from ray import serve
+from s2s_onnx.benchmarks.http_client import HttpConnection
+from s2s_onnx.ray import app
+ray.init(address="auto", logging_level="ERROR", log_to_driver=False)
+serve.start(http_options={{"host": "127.0.0.1", "port": 8000}})
+serve.run(app({{"num_cpus": 0.5, "max_texts": 4}}), name="s2s", route_prefix="/")
+async def calls():
+    c = await HttpConnection.open("127.0.0.1", 8000)
+    out = []
+    for body, kind in ((b'{{"text": "M\\u00e4rz 3"}}', "application/json"), (b'{{"txt": 1}}', "application/json"),
+                       (b'{{"text": ["a", "b", "c", "d", "e"]}}', "application/json"), (b'{{"text": "May 1"}}', "text/plain"),
+                       (b'{{"text": ["May 1", "June 2"], "details": true}}', "application/json")):
+        status, raw = await c.request("POST", "/translate", body, f"Content-Type: {{kind}}\r\n")
+        out.append([status, json.loads(raw)])
+    out.append(list(await c.request("GET", "/nowhere")))
+    out[-1][1] = json.loads(out[-1][1])
+    status, raw = await c.request("GET", "/health")
+    out.append([status, json.loads(raw)])
+    return out
+print("RESULT", json.dumps(asyncio.run(calls())))
+serve.shutdown()
+PY
+python -m s2s_onnx.benchmarks.ray_serve_load --replicas 1,2 --clients 32 --seconds 6 --kill --output out > load.log 2> load.err
+"""
+
+
+def test_ray_serve_answers_as_serve_does_and_survives_a_killed_replica(tmp_path: Path) -> None:
+    """The Serve application behind Ray's proxy on loopback: bad requests get the JSON 4xx of ``s2s-onnx serve``;
+    32 concurrent clients against 1 and 2 replicas are all answered exactly; with one of 2 replicas killed (-9)
+    mid-load, none is answered wrongly and none hangs."""
+    pytest.importorskip("ray")
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        pytest.skip("needs unshare -n (a network namespace) to keep the Ray cluster on loopback only")
+    script = SERVE_RUN.format(bin=Path(sys.executable).parent, work=tmp_path)
+    done = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (
+        done.stderr[-1500:],
+        (tmp_path / "load.err").read_text()[-1500:] if (tmp_path / "load.err").exists() else "",
+    )
+    found = [line for line in (tmp_path / "bad.json").read_text().splitlines() if line.startswith("RESULT ")]
+    bad = json.loads(found[0][len("RESULT ") :])
+    model = Seq2SeqModel.load(verify=False)
+    assert [status for status, _ in bad] == [422, 400, 400, 415, 200, 404, 200]
+    assert bad[0][1]["error"]["type"] == "UnknownCharacterError" and "unknown field" in bad[1][1]["error"]["message"]
+    assert [r["text"] for r in bad[4][1]["results"]] == model.translate(["May 1", "June 2"])
+    assert bad[6][1]["status"] == "ok"
+    records = json.loads((tmp_path / "out" / "ray-serve.json").read_text())
+    assert [r.get("replicas") for r in records] == [1, 2, 2, None]
+    assert all(r["wrong"] == 0 and r["hung"] == 0 and r["answered"] > 0 for r in records), records
+    assert all(not r["errors"] for r in records if "killed" not in r), records

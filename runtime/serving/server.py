@@ -81,7 +81,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app; the batcher starts with the app's lifespan and drains when it ends. ``allowed_hosts``: the
     ``Host`` names it answers to (``*``: any; a loopback server: :data:`LOOPBACK_HOSTS`)."""
-    service = _Service(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
+    service = TranslateService(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
     service.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
     room = service.batching.max_queue if service.limits.max_texts == 1 else service.batching.shared_room
     if service.limits.max_texts > room:
@@ -122,7 +122,7 @@ class SafeJSON(JSONResponse):
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
-class _Service:
+class TranslateService:
     def __init__(self, model: Seq2SeqModel, batching: BatchingOptions, limits: ServerLimits) -> None:
         self.model, self.batching, self.limits = model, batching, limits
         self.ceiling = limits.max_length if limits.max_length is not None else model.max_length()
@@ -161,13 +161,20 @@ class _Service:
             except ClientDisconnect:
                 response, texts = _error(499, "ClientDisconnect", "the client went away"), 0
             except Exception as exc:
-                response, texts = _error_response(exc), 0
+                response, texts = error_response(exc), 0
             self.counts.record(path, response.status_code, time.perf_counter() - started, texts)
             return response
 
         return handle
 
     async def translate(self, request: Request) -> tuple[Response, int]:
+        texts, options, details = await self.translate_request(request)
+        if self.batcher is None:
+            raise BatcherClosedError("the service is not running")
+        return translate_reply(await self.batcher.decode_async(texts, options), details)
+
+    async def translate_request(self, request: Request) -> tuple[str | list[str], DecodeOptions, bool]:
+        """A ``POST /translate``'s texts, decode options and ``details``, checked (``RequestError`` if not)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":
             # text/plain, forms and no type at all are what any web page may post without asking (no CORS preflight)
@@ -176,14 +183,7 @@ class _Service:
                 415,
             )
         payload = _parse_json(await _read_body(request, self.limits.max_body_bytes))
-        texts, options, details = self._request(payload)
-        if self.batcher is None:
-            raise BatcherClosedError("the service is not running")
-        results = await self.batcher.decode_async(texts, options)
-        shape = DecodeResult.to_dict if details else _summary
-        if isinstance(results, DecodeResult):
-            return SafeJSON(shape(results)), 1
-        return SafeJSON({"results": [shape(r) for r in results]}), len(results)
+        return self._request(payload)
 
     async def health(self, request: Request) -> tuple[Response, int]:
         batcher = self.batcher
@@ -242,6 +242,14 @@ class _Service:
         return texts, options, details
 
 
+def translate_reply(results: DecodeResult | list[DecodeResult], details: bool) -> tuple[Response, int]:
+    """The reply to one text (an object) or a list (``{"results": [...]}``), and how many texts it holds."""
+    shape = DecodeResult.to_dict if details else _summary
+    if isinstance(results, DecodeResult):
+        return SafeJSON(shape(results)), 1
+    return SafeJSON({"results": [shape(r) for r in results]}), len(results)
+
+
 def _summary(result: DecodeResult) -> dict[str, Any]:
     """The answer without ``details``: the text and why it stopped; a beam search adds its score and n-best."""
     found: dict[str, Any] = {"text": result.text, "stop_reason": result.stop_reason}
@@ -284,7 +292,7 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-def _error_response(exc: Exception) -> Response:
+def error_response(exc: Exception) -> Response:
     if isinstance(exc, RequestError):
         return _error(exc.status, type(exc).__name__, str(exc))
     for kind, status in _STATUS:
