@@ -34,3 +34,4 @@ def write_readme_files(root: Path, example_vocab: Any) -> None:
         shutil.copy(FIXTURES / "tokenizers" / f"{side}_tokenizer.json", root / f"{side}_tokenizer.json")
     (root / "token-index.json").write_text(json.dumps(example_dicts(example_vocab)))
     write_loop_model(root / "fixed.keras", root / "fixed-vocabulary.json")
+    (root / "dates.txt").write_text("March 3rd, 2021\n14 July 1989\n", "utf-8")  # translate-file's input

@@ -46,6 +46,13 @@ def test_translate_file_reads_text_jsonl_and_csv_in_order(tmp_path: Path, texts:
         assert [r["line"] for r in rows] == list(range(1, 11)) and [r["translation"] for r in rows] == expected
         assert rows[0]["token_ids"] == list(model.decode(texts[0]).token_ids)
     assert "rows in" in capsys.readouterr().err
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow
+
+    pq.write_table(pyarrow.table({"src": texts[:10]}), tmp_path / "in.parquet")
+    out = tmp_path / "parquet.out.jsonl"
+    assert main(["translate-file", str(tmp_path / "in.parquet"), "-o", str(out), "--column", "src"]) == 0
+    assert [r["translation"] for r in _rows(out)] == expected
 
 
 def test_a_bad_row_stops_the_run_or_is_kept_with_keep_going(tmp_path: Path, texts: list[str], capsys) -> None:
