@@ -192,3 +192,14 @@ def test_ray_serve_answers_as_serve_does_and_survives_a_killed_replica(tmp_path:
     assert [r.get("replicas") for r in records] == [1, 2, 2, None]
     assert all(r["wrong"] == 0 and r["hung"] == 0 and r["answered"] > 0 for r in records), records
     assert all(not r["errors"] for r in records if "killed" not in r), records
+
+
+def test_translate_file_on_ray_without_a_cluster_says_how_to_start_one(tmp_path: Path, monkeypatch, capsys) -> None:
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # no cluster's session files here
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "in.txt").write_text("May 1\n", "utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["translate-file", str(tmp_path / "in.txt"), "-o", str(out), "--ray", "auto"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ray start --head" in err[0] and not out.exists()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,9 @@ def translate_file(args: argparse.Namespace) -> int:
         model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
         records = local_records(model, job, options)
     else:
-        try:
-            from s2s_onnx.ray.data import file_records
-        except ModuleNotFoundError as exc:
-            raise install_hint("ray", exc.name or "ray") from exc
+        if importlib.util.find_spec("ray") is None:
+            raise install_hint("ray", "ray")
+        from s2s_onnx.ray.data import file_records
         records = file_records(job, args.model, options, args.ray, args.concurrency)
     rows, failures = write_records(job, records, count_rows(job))
     if failures:

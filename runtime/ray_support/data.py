@@ -85,12 +85,17 @@ def file_records(
     import ray
 
     from s2s_onnx.runtime.cli.files import error_record, read_rows
-    from s2s_onnx.runtime.errors import S2SError
+    from s2s_onnx.runtime.errors import OutputError, S2SError
 
     rows = list(read_rows(job.source, job.column))
     records = {line: error_record(line, None, item) for line, item in rows if isinstance(item, S2SError)}
     items = [{"line": line, "text": item} for line, item in rows if not isinstance(item, S2SError)]
-    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    except ConnectionError as exc:
+        raise OutputError(
+            f"no Ray cluster at {address!r} ({exc}); start one with 'ray start --head', or give --ray HOST:PORT"
+        ) from None
     try:
         if items:
             fields = {k: v for k, v in _fields(options).items() if k != "batch_size"}
