@@ -130,6 +130,7 @@ def translate_file(args: argparse.Namespace) -> int:
         if importlib.util.find_spec("ray") is None:
             raise install_hint("ray", "ray")
         from s2s_onnx.ray.data import file_records
+
         records = file_records(job, args.model, options, args.ray, args.concurrency)
     rows, failures = write_records(job, records, count_rows(job))
     if failures:
