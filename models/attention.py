@@ -57,11 +57,6 @@ class AttentionSpec:
         return f"{names[self.form]} attention{' (scaled)' if self.use_scale else ''}{combine}"
 
 
-def _users(graph: ConfigGraph, name: str) -> list[str]:
-    """Layers reading ``name``'s first output."""
-    return [n for n, refs in graph.inbound.items() if any(r[0] == name and r[2] == 0 for r in refs)]
-
-
 def _reads(graph: ConfigGraph, name: str) -> list[str]:
     return [ref[0] for ref in graph.inbound.get(name, [])]
 
@@ -69,7 +64,7 @@ def _reads(graph: ConfigGraph, name: str) -> list[str]:
 def attended_input(graph: ConfigGraph, decoder_top: str) -> str | None:
     """In a decoder step model: the Input holding the encoder's outputs that an attention on ``decoder_top``
     reads (its second input), or ``None``."""
-    for user in _users(graph, decoder_top):
+    for user in graph.users(decoder_top):
         reads = _reads(graph, user)
         if graph.kinds[user] in (*LAYER_FORMS, "Dot") and len(reads) > 1 and graph.kinds.get(reads[1]) == "InputLayer":
             return reads[1]
@@ -79,7 +74,7 @@ def attended_input(graph: ConfigGraph, decoder_top: str) -> str | None:
 def find_attention(graph: ConfigGraph, decoder_top: str, values: str) -> tuple[AttentionSpec, str] | None:
     """The attention block on ``decoder_top``'s output sequence over ``values`` (the encoder's output sequence),
     and the layer the softmax Dense reads; ``None`` when ``decoder_top`` feeds no attention layer."""
-    users = _users(graph, decoder_top)
+    users = graph.users(decoder_top)
     layers = [u for u in users if graph.kinds[u] in LAYER_FORMS]
     dots = [u for u in users if graph.kinds[u] == "Dot"]
     if not layers and not dots:
@@ -89,10 +84,10 @@ def find_attention(graph: ConfigGraph, decoder_top: str, values: str) -> tuple[A
     else:
         context, spec_fields, names = _luong(graph, dots[0], decoder_top, values)
     concat, context_first = _concatenation(graph, context, decoder_top)
-    after = _users(graph, concat)
+    after = graph.users(concat)
     combine: tuple[np.ndarray, ...] = ()
     activation, last = "linear", concat
-    if len(after) == 1 and graph.is_dense(after[0]) and any(graph.is_dense(u) for u in _users(graph, after[0])):
+    if len(after) == 1 and graph.is_dense(after[0]) and any(graph.is_dense(u) for u in graph.users(after[0])):
         last = after[0]
         combine = tuple(graph.model.get_layer(last).get_weights())
         activation = graph.activation(last)
@@ -133,7 +128,7 @@ def _call_flag(graph: ConfigGraph, name: str, flag: str) -> bool:
 def _luong(graph: ConfigGraph, scores: str, query: str, values: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
     """``Dot(axes=[2, 2])([query, values])`` → softmax → ``Dot(axes=[2, 1])([weights, values])``."""
     form = "Dot(axes=[2, 2])([decoder outputs, encoder outputs]), Activation('softmax'), Dot(axes=[2, 1])"
-    softmax = _users(graph, scores)
+    softmax = graph.users(scores)
     if (
         _axes(graph, scores) != [2, 2]
         or _reads(graph, scores) != [query, values]
@@ -141,7 +136,7 @@ def _luong(graph: ConfigGraph, scores: str, query: str, values: str) -> tuple[st
         or not _is_softmax(graph, softmax[0])
     ):
         raise graph.fail(f"{scores!r} (Dot) on the decoder's outputs is not the hand-written attention {form}")
-    context = _users(graph, softmax[0])
+    context = graph.users(softmax[0])
     if len(context) != 1 or graph.kinds[context[0]] != "Dot" or _axes(graph, context[0]) != [2, 1]:
         raise graph.fail(f"the attention weights {softmax[0]!r} do not feed a Dot(axes=[2, 1]); expected {form}")
     if _reads(graph, context[0]) != [softmax[0], values]:
@@ -166,7 +161,7 @@ def _is_softmax(graph: ConfigGraph, name: str) -> bool:
 
 def _concatenation(graph: ConfigGraph, context: str, query: str) -> tuple[str, bool]:
     """The ``Concatenate`` of the context and the decoder's outputs, and whether the context comes first."""
-    for user in _users(graph, context):
+    for user in graph.users(context):
         reads = _reads(graph, user)
         axis = graph.by_name[user]["config"].get("axis", -1)
         if graph.kinds[user] == "Concatenate" and sorted(reads) == sorted([context, query]) and axis in (-1, 2):

@@ -183,9 +183,13 @@ class ConfigGraph:
         wrapped = self.kinds[name] == "TimeDistributed" and isinstance(inner, dict) and _class_name(inner) == "Dense"
         return self.kinds[name] == "Dense" or wrapped
 
+    def users(self, name: str) -> list[str]:
+        """The layers that read ``name``'s first output."""
+        return [n for n in self.by_name if any(r[0] == name and r[2] == 0 for r in self.inbound[n])]
+
     def dense_on(self, name: str) -> str:
         """The Dense that reads ``name``'s output sequence."""
-        denses = [n for n in self.by_name if any(r[0] == name and r[2] == 0 for r in self.inbound[n])]
+        denses = self.users(name)
         if len(denses) != 1 or not self.is_dense(denses[0]):
             what = ", ".join(f"{n} ({self.kinds[n]})" for n in denses) or "nothing"
             raise self.fail(f"expected a Dense layer on the decoder's output sequence, found {what}")

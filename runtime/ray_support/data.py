@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def translate_dataset(
     bundle = str(model if model is not None else default_model_path())
     return dataset.map_batches(
         Translator,
-        fn_constructor_kwargs={"bundle": bundle, "options": _fields(options), "column": column, "details": details},
+        fn_constructor_kwargs={"bundle": bundle, "options": asdict(options), "column": column, "details": details},
         batch_size=batch_size,
         batch_format="numpy",
         concurrency=concurrency,
@@ -69,12 +70,6 @@ def translate_dataset(
         max_restarts=-1,
         max_task_retries=-1,
     )
-
-
-def _fields(options: DecodeOptions) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(options, f.name) for f in fields(options) if f.init}
 
 
 def file_records(
@@ -98,7 +93,7 @@ def file_records(
         ) from None
     try:
         if items:
-            fields = {k: v for k, v in _fields(options).items() if k != "batch_size"}
+            fields = {k: v for k, v in asdict(options).items() if k != "batch_size"}
             dataset = translate_dataset(
                 ray.data.from_items(items), model, "text", details=job.details, concurrency=concurrency,
                 batch_size=options.batch_size, **fields,

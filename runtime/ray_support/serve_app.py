@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from s2s_onnx.runtime.bundle import default_model_path
 from s2s_onnx.runtime.errors import InvalidOptionError, S2SError
-from s2s_onnx.runtime.model import Seq2SeqModel
+from s2s_onnx.runtime.model import Seq2SeqModel, with_unknown
 from s2s_onnx.runtime.options import DecodeOptions
 from s2s_onnx.runtime.results import DecodeResult
 from s2s_onnx.runtime.serving.batching import BatchingOptions
@@ -38,7 +38,7 @@ from s2s_onnx.runtime.serving.server import (
 )
 from s2s_onnx.runtime.sessions import SessionConfig
 
-Item = tuple[str, DecodeOptions]
+Item = tuple[str, list[int], DecodeOptions]  # a text, its ids (checked and encoded once), its options
 
 
 @serve.deployment
@@ -58,20 +58,27 @@ class Translator:
         error (the others their results)."""
         results: list[DecodeResult | S2SError | None] = [None] * len(items)
         groups: dict[DecodeOptions, list[int]] = {}
-        for index, (_, options) in enumerate(items):
+        for index, (_, _, options) in enumerate(items):
             groups.setdefault(options, []).append(index)
         for options, indices in groups.items():
+            group = [items[i] for i in indices]
             try:
-                found = self.model.decode([items[i][0] for i in indices], options)
-            except S2SError:  # one bad text: decode the group one by one to confine it
-                found = [self._one(items[i][0], options) for i in indices]
+                found: list[DecodeResult | S2SError] = list(self._decoded(group, options))
+            except S2SError:  # one text fails: decode the group one by one to confine it
+                found = [self._one(item, options) for item in group]
             for index, result in zip(indices, found, strict=True):
                 results[index] = result
         return [r for r in results if r is not None]
 
-    def _one(self, text: str, options: DecodeOptions) -> DecodeResult | S2SError:
+    def _decoded(self, group: list[Item], options: DecodeOptions) -> list[DecodeResult]:
+        model: Seq2SeqModel = self.model
+        found = model.decode_ids([ids for _, ids, _ in group], options)
+        results: list[DecodeResult] = with_unknown(found, [model.unknown_tokens(t, options) for t, _, _ in group])
+        return results
+
+    def _one(self, item: Item, options: DecodeOptions) -> DecodeResult | S2SError:
         try:
-            return self.model.decode(text, options)
+            return self._decoded([item], options)[0]
         except S2SError as exc:
             return exc
 
@@ -87,9 +94,8 @@ class Translator:
         if path.endswith("/translate") and method == "POST":
             texts, options, details = await self.service.translate_request(request)
             batch = [texts] if isinstance(texts, str) else texts
-            for text in batch:
-                self.model.prepare(text, options)  # bad input is a 4xx before anything is queued
-            found = await asyncio.gather(*(self.decode((text, options)) for text in batch))
+            prepared = [(text, self.model.prepare(text, options), options) for text in batch]  # bad input: 4xx now
+            found = await asyncio.gather(*(self.decode(item) for item in prepared))
             for result in found:
                 if isinstance(result, S2SError):
                     raise result
