@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,10 +61,12 @@ class ServerProcess:
         self.stop()
 
 
-def start_server(args: Sequence[str], timeout: float = 120.0, open_files: int | None = None) -> ServerProcess:
+def start_server(
+    args: Sequence[str], timeout: float = 120.0, open_files: int | None = None, env: Mapping[str, str] | None = None
+) -> ServerProcess:
     """Start the server with ``args`` (``--model``, ``--max-batch``...) and wait until it listens; ``open_files``:
-    its open-file limit (soft and hard, as ``ulimit -n`` would set it)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    its open-file limit (soft and hard, as ``ulimit -n`` would set it); ``env``: variables to set for it."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, "-m", "s2s_onnx", "serve", "--port", "0", *args]
     if open_files is not None:
         command = ["prlimit", f"--nofile={open_files}:{open_files}", *command]

@@ -15,6 +15,7 @@ from ..model import Seq2SeqModel
 from ..options import DecodeOptions
 from ..serving.serve import register as register_serve
 from ..vocab import UNKNOWN_POLICIES
+from ..web.command import register as register_web
 from .arguments import (
     from_args,
     model_flag,
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("bundle", type=Path, nargs="?", default=None, help="bundle directory (default: built-in)")
     p.set_defaults(handler=run)
     register_serve(subparsers)
+    register_web(subparsers)
 
 
 def decoding_flags(parser: Any) -> None:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ..cli.arguments import from_args, model_flag, option, positive_int, session_config, session_flags, verbose_flag
 from ..errors import InvalidOptionError, OutputError, install_hint
 from ..model import Seq2SeqModel
 from ..options import DecodeOptions
+from ..web.site import web_page
 from .batching import BatchingOptions
 from .limits import ServerLimits
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -46,6 +51,12 @@ def register(subparsers: Any) -> None:
     option(p, "--read-timeout", source=(s, "read_timeout_s"), type=float, help="seconds to receive a request")
     option(p, "--keep-alive", source=(s, "keep_alive_s"), type=float, help="seconds an idle connection stays open")
     option(p, "--max-connections", source=(s, "max_connections"), type=positive_int, help="connections open at once")
+    p.add_argument(
+        "--ort-dir",
+        type=Path,
+        default=None,
+        help="onnxruntime-web's files for the page at /web/ (default: those 's2s-onnx web' fetched)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -62,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     options = DecodeOptions(strategy="steps" if args.steps else "auto", batch_size=batching.max_batch_size)
     model = Seq2SeqModel.open(args.model, session_config(args), options, verify=not args.no_verify)
     hosts = LOOPBACK_HOSTS if args.host in LOOPBACK_HOSTS else ("*",)
-    app = create_app(model, batching, limits, hosts)  # checks the settings before anything listens
+    page = web_page(model, args.ort_dir)
+    app = create_app(model, batching, limits, hosts, page)  # checks the settings before anything listens
     _ensure_open_files(limits.max_connections)
     # the event loop and the batcher's worker share the GIL; a short switch interval lets a finished batch's
     # worker and the loop hand over quickly (measured: about 10 % more requests per second, both modes)
@@ -70,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     listener = _listen(args.host, args.port)
     host, port = listener.getsockname()[:2]
     print(f"s2s-onnx: serving {model.path} on http://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    if page.files is None:
+        logger.warning("no page at /web/: %s", page.problem)
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -42,6 +42,7 @@ from ..options import (
     DecodeOptions,
 )
 from ..results import DecodeResult
+from ..web.site import WebPage
 from .batching import BatchingOptions, DynamicBatcher
 from .limits import ServerLimits
 from .metrics import ServerMetrics
@@ -78,9 +79,11 @@ def create_app(
     batching: BatchingOptions | None = None,
     limits: ServerLimits | None = None,
     allowed_hosts: tuple[str, ...] = ("*",),
+    page: WebPage | None = None,
 ) -> Starlette:
     """The ASGI app; the batcher starts with the app's lifespan and drains when it ends. ``allowed_hosts``: the
-    ``Host`` names it answers to (``*``: any; a loopback server: :data:`LOOPBACK_HOSTS`)."""
+    ``Host`` names it answers to (``*``: any; a loopback server: :data:`LOOPBACK_HOSTS`); ``page``: the try-it page
+    served at ``/web/`` (``s2s-onnx web``'s)."""
     service = TranslateService(model, batching if batching is not None else BatchingOptions(), limits or ServerLimits())
     service.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
     room = service.batching.max_queue if service.limits.max_texts == 1 else service.batching.shared_room
@@ -105,6 +108,10 @@ def create_app(
         Route("/metadata", service.timed("/metadata", service.metadata), methods=["GET"]),
         Route("/metrics", service.metrics, methods=["GET"]),
     ]
+    if page is not None:
+        from .page import page_routes  # it builds on this module
+
+        routes += page_routes(service, page)
     handlers = {HTTPException: _http_error, Exception: _internal_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.router.redirect_slashes = False  # a redirect would echo the client's Host header back to it

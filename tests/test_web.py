@@ -1,0 +1,294 @@
+"""The bundle in the browser and in Node: ``s2s-onnx web``'s page in headless Chromium (Debian's, driven by
+playwright-core) and its ``s2s.mjs`` in Node (onnxruntime-node) decode, token for token, what the Python runtime
+decodes: 200 inputs, greedy and beam, for the built-in model and for a word-level Embedding bundle whose Keras
+Tokenizer lowercases, filters and maps unknown words to its OOV token. ``s2s-onnx serve`` serves the same page at
+``/web/``. Skipped where Node.js, npm or Chromium are missing, or where onnxruntime-web cannot be fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.server
+import json
+import random
+import shutil
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s2s_onnx.benchmarks.http_client import ServerProcess, fetch, start_server
+from s2s_onnx.models.realistic_dates import realistic_pairs
+from s2s_onnx.runtime import Seq2SeqModel
+from s2s_onnx.runtime.bundle import default_model_path
+from s2s_onnx.runtime.cli import main
+from s2s_onnx.runtime.errors import S2SError
+from s2s_onnx.runtime.web.ort_files import WebAssetsError, find_ort_files, ort_files
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = ROOT / "benchmarks" / "web"
+WORDS_BUNDLE = Path(__file__).resolve().parent / "fixtures" / "web-words"
+NODE, NPM, CHROMIUM = shutil.which("node"), shutil.which("npm"), shutil.which("chromium")
+BUNDLES = {"dates": default_model_path(), "words": WORDS_BUNDLE}
+
+
+def word_inputs(count: int = 200, seed: int = 7) -> list[str]:
+    """Texts as people type them to the word model: known and unknown words, any case, punctuation, odd spacing."""
+    rng = random.Random(seed)
+    known = ["go", "now", "run", "fast", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away"]
+    words = [*known, "Go", "NOW", "Cat", "zebra", "été", "naïve"]
+    texts = []
+    for _ in range(count):
+        chosen = [rng.choice(words) + rng.choice(["", "", "", ",", "!", "?", "..."]) for _ in range(rng.randint(1, 8))]
+        texts.append(rng.choice([" ", "  ", " "]).join(chosen))
+    return texts
+
+
+INPUTS = {"dates": realistic_pairs(200, seed=11)[0], "words": word_inputs()}
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """onnxruntime-node and playwright-core, as ``benchmarks/web/package-lock.json`` pins them."""
+    if NODE is None or NPM is None:
+        pytest.skip("Node.js and npm are not installed")
+    modules = DRIVER / "node_modules"
+    if not all((modules / name / "package.json").is_file() for name in ("onnxruntime-node", "playwright-core")):
+        done = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=DRIVER, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"'npm ci' in benchmarks/web failed: {done.stderr.strip()[-300:]}")
+    return modules
+
+
+@pytest.fixture(scope="session")
+def ort_dir() -> Path:
+    try:
+        return ort_files()
+    except WebAssetsError as exc:
+        pytest.skip(f"onnxruntime-web's files are not at hand: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sites(tmp_path_factory: pytest.TempPathFactory, ort_dir: Path, node_modules: Path) -> Path:
+    """``s2s-onnx web`` for each bundle, under one folder: ``dates/`` and ``words/``."""
+    root = tmp_path_factory.mktemp("sites")
+    for name, bundle in BUNDLES.items():
+        assert main(["web", str(bundle), "-o", str(root / name), "--ort-dir", str(ort_dir)]) == 0
+        (root / name / "node_modules").symlink_to(node_modules)  # as 'npm install' in the folder would make it
+    return root
+
+
+@pytest.fixture(scope="session")
+def site_url(sites: Path) -> Iterator[str]:
+    """The sites over a loopback HTTP server, as a user would serve the folder."""
+    handler = functools.partial(_QuietHandler, directory=str(sites))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@functools.cache
+def python_model(name: str) -> Seq2SeqModel:
+    return Seq2SeqModel.load(BUNDLES[name])
+
+
+def drive(*args: str, job: dict[str, Any] | None = None) -> dict[str, Any]:
+    if args[0] in ("page", "time-page") and CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt install chromium)")
+    done = subprocess.run(
+        [NODE or "node", str(DRIVER / "drive.mjs"), *args],
+        input=json.dumps(job) if job is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def get(running: ServerProcess, path: str, payload: Any = None) -> tuple[int, Any]:
+    """GET ``path`` (POST ``payload``) on the running server."""
+    return asyncio.run(fetch(running.host, running.port, "GET" if payload is None else "POST", path, payload))
+
+
+def page_url(base: str, texts: list[str], beam: int = 1) -> str:
+    query = {"q": "\n".join(texts), **({"beam": str(beam)} if beam > 1 else {})}
+    return f"{base}/?{urllib.parse.urlencode(query)}"
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+@pytest.mark.parametrize("name", ["dates", "words"])
+def test_the_page_translates_as_the_python_runtime(site_url: str, name: str, beam: int) -> None:
+    texts = INPUTS[name]
+    found = drive("page", page_url(f"{site_url}/{name}", texts, beam))
+    assert found["status"] == "done", found
+    expected = python_model(name).translate(texts, beam_size=beam)
+    assert found["results"].split("\n") == expected
+    assert "texts in" in found["timing"] and not [line for line in found["console"] if "error" in line], found
+
+
+def test_the_page_shows_an_error(site_url: str) -> None:
+    found = drive("page", page_url(f"{site_url}/dates", ["March 3rd, 2021", "3 mars 2021 §"]))
+    assert found["status"] == "error" and found["results"] == ""
+    assert found["error"].startswith("UnknownCharacterError: input has characters the model does not know: '§'")
+
+
+def as_python(result: Any) -> dict[str, Any]:
+    found: dict[str, Any] = result.to_dict()
+    found["probabilities"] = list(result.probabilities)
+    if result.score is not None:
+        found["score"] = result.score
+        found["n_best"] = [
+            {"text": t, "token_ids": list(h.token_ids), "log_prob": h.log_prob, "score": h.score}
+            for t, h in zip(result.texts, result.hypotheses, strict=True)
+        ]
+    return found
+
+
+def assert_same(found: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key in ("text", "token_ids", "stop_reason", "unknown_tokens"):
+        assert found[key] == expected[key], (key, found, expected)
+    assert found["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
+    if "score" in expected:
+        assert found["score"] == pytest.approx(expected["score"], abs=1e-6)
+        assert [h["token_ids"] for h in found["n_best"]] == [h["token_ids"] for h in expected["n_best"]]
+        assert [h["score"] for h in found["n_best"]] == pytest.approx(
+            [h["score"] for h in expected["n_best"]], abs=1e-6
+        )
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"beam_size": 4, "num_return": 3}, {"beam_size": 3, "length_penalty": 0.6, "max_length": 6}]
+)
+@pytest.mark.parametrize("name", ["dates", "words"])
+def test_node_decodes_as_the_python_runtime(sites: Path, name: str, options: dict[str, Any]) -> None:
+    texts = INPUTS[name]
+    found = drive("node", str(sites / name), job={"texts": texts, "options": options})
+    expected = python_model(name).decode(texts, **options)
+    assert len(found["results"]) == len(expected)
+    for js, py in zip(found["results"], expected, strict=True):
+        assert_same(js, as_python(py))
+
+
+BAD_INPUTS = [
+    ("dates", "March 3rd, 2021 §\u0301", {}),
+    ("dates", "   ", {}),
+    ("dates", "", {}),
+    ("dates", "1" * 200, {}),
+    ("dates", "§§", {"unknown": "skip"}),
+    ("dates", "x", {"beam_size": 0}),
+    ("dates", "x", {"beam_size": 2, "num_return": 3}),
+    ("dates", "x", {"unknown": "drop"}),
+    ("dates", "x", {"batch_size": 5000}),
+    ("dates", "x", {"length_penalty": 11}),
+    ("dates", "x", {"max_length": 10_001}),
+    ("dates", "x", {"truncate": "yes"}),
+    ("dates", "x", {"max_length": 10_000, "batch_size": 4096, "beam_size": 64}),
+    ("words", "zebra " * 9, {}),
+    ("words", "\u2003\u3000\t", {}),
+    ("words", "\x1c\x85 \u2003", {}),  # blank to Python (str.isspace), not to JavaScript's \s
+]
+
+
+@pytest.mark.parametrize(("name", "text", "options"), BAD_INPUTS)
+def test_node_refuses_what_the_python_runtime_refuses(sites: Path, name: str, text: str, options: dict) -> None:
+    with pytest.raises(S2SError) as refused:
+        python_model(name).decode([text], **options)
+    found = drive("node", str(sites / name), job={"texts": [text], "options": options})
+    assert found["error"] == {"type": type(refused.value).__name__, "message": str(refused.value)}
+
+
+def test_node_takes_what_the_python_runtime_takes_with_lenient_options(sites: Path) -> None:
+    cases = [("dates", ["MARCH 3rd 2021 §", "1" * 60], {"unknown": "replace", "truncate": True})]
+    cases += [("dates", ["§§", ""], {"unknown": "skip", "allow_empty": True}), ("words", ["!!!", "été"], {})]
+    for name, texts, options in cases:
+        found = drive("node", str(sites / name), job={"texts": texts, "options": options})
+        for js, py in zip(found["results"], python_model(name).decode(texts, **options), strict=True):
+            assert_same(js, as_python(py))
+
+
+def test_the_web_command_writes_a_whole_site_or_nothing(tmp_path: Path, ort_dir: Path, capsys) -> None:
+    out = tmp_path / "site"
+    assert main(["web", "-o", str(out), "--ort-dir", str(ort_dir)]) == 0
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert names == sorted(
+        ["index.html", "page.mjs", "s2s.mjs", "s2s-text.mjs", "package.json"]
+        + [f"model/{n}" for n in ("config.json", "greedy.onnx", "beam.onnx", "reference.json")]
+        + [f"ort/{n}" for n in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")]
+    )
+    assert json.loads((out / "package.json").read_text())["dependencies"] == {"onnxruntime-node": "1.30.0"}
+    assert "python3 -m http.server 8080 -d" in capsys.readouterr().out
+    # an existing folder is kept unless --force; a bundle without fused graphs and a wrong --ort-dir write nothing
+    assert main(["web", "-o", str(out), "--ort-dir", str(ort_dir)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    steps_only = tmp_path / "steps-only"
+    shutil.copytree(default_model_path(), steps_only)
+    config = json.loads((steps_only / "config.json").read_text())
+    config["fused"] = config["beam"] = False
+    (steps_only / "config.json").write_text(json.dumps(config))
+    assert main(["web", str(steps_only), "-o", str(tmp_path / "b"), "--ort-dir", str(ort_dir)]) == 2
+    assert "has no fused graphs, which the page runs; convert the model with" in capsys.readouterr().err
+    assert main(["web", "-o", str(tmp_path / "c"), "--ort-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "holds no onnxruntime-web files" in err and "npm install onnxruntime-web@1.30.0" in err
+    )
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_tampered_package_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The npm registry's package is checked against its pinned integrity hash before a byte of it is used."""
+    registry = tmp_path / "registry" / "onnxruntime-web" / "-"
+    registry.mkdir(parents=True)
+    (registry / "onnxruntime-web-1.30.0.tgz").write_bytes(b"\x1f\x8b not the package")
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "registry"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("S2S_ONNX_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setenv("NPM_CONFIG_REGISTRY", f"http://127.0.0.1:{server.server_address[1]}/")
+        assert find_ort_files() is None
+        assert main(["web", "-o", str(tmp_path / "site")]) == 2
+    finally:
+        server.shutdown()
+    *progress, error = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("s2s-onnx: fetching onnxruntime-web 1.30.0: ") for line in progress)
+    assert error.startswith("s2s-onnx: error: ") and "does not match onnxruntime-web 1.30.0's integrity hash" in error
+    assert not (tmp_path / "site").exists() and find_ort_files() is None
+
+
+def test_serve_offers_the_page_at_web(ort_dir: Path, node_modules: Path, tmp_path: Path) -> None:
+    """The same machine answers the HTTP API and, at /web/, the page for its own bundle, which decodes in the
+    browser what the API decodes; without onnxruntime-web's files the page says how to get them."""
+    texts = INPUTS["words"][:50]
+    with start_server(["--model", str(WORDS_BUNDLE), "--ort-dir", str(ort_dir), "--threads", "1"]) as running:
+        found = drive("page", page_url(f"{running.url}/web", texts, beam=2))
+        status, reply = get(running, "/translate", {"text": texts, "beam_size": 2})
+        assert status == 200 and found["status"] == "done", found
+        assert found["results"].split("\n") == [r["text"] for r in reply["results"]]
+        assert get(running, "/web/model/encoder.onnx")[0] == 404  # only the page's files, nothing else
+        assert get(running, "/web/../config.json")[0] == 404
+        status, body = get(running, "/web")
+        assert status == 404 and "the page is at /web/" in body["error"]["message"]
+    # a cache without the files: the API runs, and the page answers 503 with the way to get them
+    empty = {"S2S_ONNX_CACHE": str(tmp_path / "empty-cache")}
+    with start_server(["--threads", "1"], env=empty) as running:
+        status, body = get(running, "/web/")
+        assert status == 503 and "npm install onnxruntime-web@1.30.0" in body["error"]["message"]
+        assert get(running, "/translate", {"text": "March 3rd, 2021"}) == (
+            200,
+            {"text": "2021-03-03", "stop_reason": "end"},
+        )
+        assert any("no page at /web/" in line for line in running.stderr)
