@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
+from web_checks import DRIVER, NODE, NPM
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -115,3 +117,16 @@ def mixed_inputs(sources: list[str]) -> list[str]:
     """Short, long, empty and repeated inputs, in mixed order."""
     picked = sorted(set(sources), key=len)
     return [picked[-1], picked[0], "", *picked[5:40:3], picked[-2], "abc", picked[1]]
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """onnxruntime-node and playwright-core, as ``benchmarks/web/package-lock.json`` pins them."""
+    if NODE is None or NPM is None:
+        pytest.skip("Node.js and npm are not installed")
+    modules = DRIVER / "node_modules"
+    if not all((modules / name / "package.json").is_file() for name in ("onnxruntime-node", "playwright-core")):
+        done = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=DRIVER, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"'npm ci' in benchmarks/web failed: {done.stderr.strip()[-300:]}")
+    return modules

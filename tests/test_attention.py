@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from attention_families import ATTENTION_FAMILIES, AttentionFamily, attention_vocabulary, build_attention_model, plain
 from families import family_pairs
+from web_checks import node_agrees
 
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 
@@ -262,3 +263,11 @@ def test_triton_serve_and_inspect_take_an_attention_bundle(attention_bundle, tmp
     with start_server(["--model", str(bundle), "--threads", "1"]) as running:
         status, answer = asyncio.run(fetch(running.host, running.port, "POST", "/translate", {"text": texts}))
     assert status == 200 and [r["text"] for r in answer["results"]] == model.translate(texts)
+
+
+def test_node_decodes_the_attention_family_as_python(attention_bundle, node_modules) -> None:
+    """``s2s.mjs`` on onnxruntime-node, greedy and beam, on every attention family's fused graphs."""
+    family, _, bundle = attention_bundle
+    texts = family_pairs(plain(family), seed=8)[0][:40]
+    for options in ({}, {"beam_size": 3, "num_return": 2}):
+        node_agrees(bundle, texts, options)

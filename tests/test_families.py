@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from families import FAMILIES, Family, build_family_model, family_pairs, family_vocabulary
+from web_checks import node_agrees
 
 from s2s_onnx.runtime import DecodeOptions, Seq2SeqModel
 
@@ -194,3 +195,11 @@ def test_int8_of_the_family(family_bundles, tmp_path: Path) -> None:
         assert report.fused_equals_steps == 1.0
     else:
         assert report.fused_loop.startswith("lean") and "DynamicQuantizeLSTM" not in ops
+
+
+def test_node_decodes_the_family_as_python(family_bundles, node_modules) -> None:
+    """``s2s.mjs`` on onnxruntime-node, greedy and beam, on every family's fused graphs (see test_web.py)."""
+    family, _, bundles = family_bundles
+    texts = family_pairs(family, seed=8)[0][:40]
+    for options in ({}, {"beam_size": 3, "num_return": 2}):
+        node_agrees(bundles["keras"], texts, options)

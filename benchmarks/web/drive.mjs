@@ -2,7 +2,8 @@
 // Node (onnxruntime-node). Every command prints one JSON object on stdout.
 //
 //   node drive.mjs page URL [PNG]          open the page, wait for <body data-status> done or error, read #results
-//   node drive.mjs node SITE < job.json    decode {texts, options} with SITE/s2s.mjs; results as decode() gives them
+//   node drive.mjs node SITE [BUNDLE] < job.json   decode {texts, options} with SITE/s2s.mjs (SITE/model, or any
+//                                          bundle folder); results or the error, as decode() gives them
 //   node drive.mjs time-page URL < job.json    time translate() in the page: {batch_sizes, repeats, texts}
 //   node drive.mjs time-node SITE < job.json   the same in Node
 import { readFileSync } from "node:fs";
@@ -79,13 +80,14 @@ async function timePage(url, job) {
   }
 }
 
-async function siteModel(site) {
+async function siteModel(site, bundle) {
   const { load } = await import(pathToFileURL(resolve(site, "s2s.mjs")).href);
-  return load(resolve(site, "model"));
+  if (!bundle) return load(resolve(site, "model")); // onnxruntime-node as the site's package.json installs it
+  return load(resolve(bundle), { ort: await import("onnxruntime-node") });
 }
 
-async function decodeInNode(site, job) {
-  const model = await siteModel(site);
+async function decodeInNode(site, bundle, job) {
+  const model = await siteModel(site, bundle);
   try {
     return { results: await model.decode(job.texts, job.options ?? {}) };
   } catch (error) {
@@ -97,7 +99,7 @@ const [command, target, extra] = process.argv.slice(2);
 const job = () => JSON.parse(readFileSync(0, "utf-8"));
 const commands = {
   page: () => readPage(target, extra),
-  node: () => decodeInNode(target, job()),
+  node: () => decodeInNode(target, extra, job()),
   "time-page": () => timePage(target, job()),
   "time-node": async () => ({ medians: await timeModel(await siteModel(target), job()), node: process.version }),
 };
