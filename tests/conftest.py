@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
-from web_checks import DRIVER, NODE, NPM
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -121,12 +119,10 @@ def mixed_inputs(sources: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """onnxruntime-node and playwright-core, as ``benchmarks/web/package-lock.json`` pins them."""
-    if NODE is None or NPM is None:
-        pytest.skip("Node.js and npm are not installed")
-    modules = DRIVER / "node_modules"
-    if not all((modules / name / "package.json").is_file() for name in ("onnxruntime-node", "playwright-core")):
-        done = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=DRIVER, capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"'npm ci' in benchmarks/web failed: {done.stderr.strip()[-300:]}")
-    return modules
+    """onnxruntime-node and playwright-core, as ``benchmarks/web/package-lock.json`` pins them (``npm ci``)."""
+    from s2s_onnx.benchmarks.web_latency import WebToolsError, ensure_node_modules
+
+    try:
+        return ensure_node_modules()
+    except WebToolsError as exc:
+        pytest.skip(str(exc))

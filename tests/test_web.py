@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.server
 import json
 import random
 import shutil
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 from web_checks import as_python, assert_same, drive, node_agrees
 
 from s2s_onnx.benchmarks.http_client import ServerProcess, fetch, start_server
+from s2s_onnx.benchmarks.web_latency import static_server
 from s2s_onnx.models.realistic_dates import realistic_pairs
 from s2s_onnx.runtime import Seq2SeqModel
 from s2s_onnx.runtime.bundle import default_model_path
@@ -69,17 +68,8 @@ def sites(tmp_path_factory: pytest.TempPathFactory, ort_dir: Path, node_modules:
 @pytest.fixture(scope="session")
 def site_url(sites: Path) -> Iterator[str]:
     """The sites over a loopback HTTP server, as a user would serve the folder."""
-    handler = functools.partial(_QuietHandler, directory=str(sites))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    with static_server(sites) as url:
+        yield url
 
 
 @functools.cache
@@ -173,13 +163,8 @@ def test_an_int8_bundle_decodes_the_same_tokens(tmp_path: Path, ort_dir: Path, n
     for options in ({}, {"beam_size": 4}):  # the best hypothesis; lower ones, near-tied, may swap under int8
         node_agrees(tmp_path / "int8", texts, options, tolerance=0.02, score_tolerance=0.2)
     assert main(["web", str(tmp_path / "int8"), "-o", str(tmp_path / "site"), "--ort-dir", str(ort_dir)]) == 0
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "site"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        found = drive("page", page_url(f"http://127.0.0.1:{server.server_address[1]}", texts))
-    finally:
-        server.shutdown()
+    with static_server(tmp_path / "site") as url:
+        found = drive("page", page_url(url, texts))
     assert found["status"] == "done" and found["results"].split("\n") == Seq2SeqModel.load(tmp_path / "int8").translate(
         texts
     )
@@ -219,16 +204,11 @@ def test_a_tampered_package_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     registry = tmp_path / "registry" / "onnxruntime-web" / "-"
     registry.mkdir(parents=True)
     (registry / "onnxruntime-web-1.30.0.tgz").write_bytes(b"\x1f\x8b not the package")
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "registry"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with static_server(tmp_path / "registry") as url:
         monkeypatch.setenv("S2S_ONNX_CACHE", str(tmp_path / "cache"))
-        monkeypatch.setenv("NPM_CONFIG_REGISTRY", f"http://127.0.0.1:{server.server_address[1]}/")
+        monkeypatch.setenv("NPM_CONFIG_REGISTRY", f"{url}/")
         assert find_ort_files() is None
         assert main(["web", "-o", str(tmp_path / "site")]) == 2
-    finally:
-        server.shutdown()
     *progress, error = capsys.readouterr().err.splitlines()
     assert all(line.startswith("s2s-onnx: fetching onnxruntime-web 1.30.0: ") for line in progress)
     assert error.startswith("s2s-onnx: error: ") and "does not match onnxruntime-web 1.30.0's integrity hash" in error
@@ -258,3 +238,24 @@ def test_serve_offers_the_page_at_web(ort_dir: Path, node_modules: Path, tmp_pat
             {"text": "2021-03-03", "stop_reason": "end"},
         )
         assert any("no page at /web/" in line for line in running.stderr)
+
+
+def test_the_latency_benchmark_measures_all_three(tmp_path: Path, ort_dir: Path, node_modules: Path) -> None:
+    """``python -m s2s_onnx.benchmarks.web_latency``, shortened: a row per decode and batch size with Python, Node
+    and browser medians, after all three translated alike; the table, JSON, plot and the page's screenshot."""
+    from s2s_onnx.benchmarks.web_latency import main as bench
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (apt install chromium)")
+    args = ["--batch-sizes", "1,4", "--beam", "2", "--repeats", "2", "--warmup", "1", "--ort-dir", str(ort_dir)]
+    assert bench([*args, "--output", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "web-latency.json").read_text())
+    assert [(r["decode"], r["batch"]) for r in report["records"]] == [
+        ("greedy", 1),
+        ("greedy", 4),
+        ("beam 2", 1),
+        ("beam 2", 4),
+    ]
+    assert all(r[f"{k}_ms"] > 0 for r in report["records"] for k in ("python", "node", "browser"))
+    assert report["environment"]["onnxruntime_web"] == "1.30.0" and "HeadlessChrome" in report["environment"]["browser"]
+    assert (tmp_path / "page.png").stat().st_size > 10_000 and (tmp_path / "web-latency.md").is_file()

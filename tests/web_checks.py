@@ -3,32 +3,23 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from s2s_onnx.benchmarks.web_latency import run_driver
+
 ROOT = Path(__file__).resolve().parents[1]
-DRIVER = ROOT / "benchmarks" / "web"
-NODE, NPM, CHROMIUM = shutil.which("node"), shutil.which("npm"), shutil.which("chromium")
+CHROMIUM = shutil.which("chromium")
 
 
 def drive(*args: str, job: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``node benchmarks/web/drive.mjs ARGS``; a browser command skips where Chromium is missing."""
     if args[0] in ("page", "time-page") and CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt install chromium)")
-    done = subprocess.run(
-        [NODE or "node", str(DRIVER / "drive.mjs"), *args],
-        input=json.dumps(job) if job is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    found: dict[str, Any] = json.loads(done.stdout)
-    return found
+    return run_driver(*args, job=job, timeout=300)
 
 
 def as_python(result: Any) -> dict[str, Any]:

@@ -46,12 +46,13 @@ async function readPage(url, png) {
 }
 
 // What a timing run does, in the page or in Node: translate each batch size's first texts `repeats` times after a
-// warm-up; per batch size, the median milliseconds per call.
+// `warmup` times first (the browser's wasm reaches its optimised tier); per batch size, the median milliseconds per call, and the translations of the largest batch.
 async function timeModel(model, job) {
   const medians = {};
+  let translations = [];
   for (const size of job.batch_sizes) {
     const texts = job.texts.slice(0, size);
-    await model.translate(texts, job.options ?? {});
+    for (let i = 0; i < (job.warmup ?? 1); i++) translations = await model.translate(texts, job.options ?? {});
     const times = [];
     for (let i = 0; i < job.repeats; i++) {
       const started = performance.now();
@@ -61,7 +62,7 @@ async function timeModel(model, job) {
     times.sort((a, b) => a - b);
     medians[size] = times[Math.floor(times.length / 2)];
   }
-  return medians;
+  return { medians, translations };
 }
 
 async function timePage(url, job) {
@@ -69,12 +70,12 @@ async function timePage(url, job) {
   try {
     const { page } = await openPage(instance, url);
     await page.waitForSelector("body[data-status=ready], body[data-status=error]", { timeout: TIMEOUT_MS });
-    const medians = await page.evaluate(async ([job, source]) => {
+    const timed = await page.evaluate(async ([job, source]) => {
       const { load } = await import("./s2s.mjs");
       const timeModel = new Function(`return (${source})`)();
       return timeModel(await load("./model/"), job);
     }, [job, timeModel.toString()]);
-    return { medians, user_agent: await page.evaluate(() => navigator.userAgent) };
+    return { ...timed, user_agent: await page.evaluate(() => navigator.userAgent) };
   } finally {
     await instance.close();
   }
@@ -101,7 +102,7 @@ const commands = {
   page: () => readPage(target, extra),
   node: () => decodeInNode(target, extra, job()),
   "time-page": () => timePage(target, job()),
-  "time-node": async () => ({ medians: await timeModel(await siteModel(target), job()), node: process.version }),
+  "time-node": async () => ({ ...(await timeModel(await siteModel(target), job())), node: process.version }),
 };
 if (!commands[command]) {
   console.error(`usage: node drive.mjs ${Object.keys(commands).join("|")} URL-or-SITE [PNG]`);
