@@ -120,9 +120,11 @@ def mixed_inputs(sources: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """onnxruntime-node and playwright-core, as ``benchmarks/web/package-lock.json`` pins them (``npm ci``)."""
+    from web_checks import skip_web
+
     from s2s_onnx.benchmarks.web_latency import WebToolsError, ensure_node_modules
 
     try:
         return ensure_node_modules()
     except WebToolsError as exc:
-        pytest.skip(str(exc))
+        skip_web(str(exc))

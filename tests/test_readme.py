@@ -225,3 +225,47 @@ def test_the_limits_table_states_the_serve_flags_defaults() -> None:
     for _, flag, default, _ in rows:
         expected = serve[flag].default
         assert default == ("the bundle's cap" if expected is None else str(expected)), flag
+
+
+def web_block() -> list[str]:
+    match = re.search(r"<!--[^\n]*test_readme_web_section[^\n]*-->\n```bash\n(.*?)```", README, re.S)
+    assert match, "README's browser section lost its block"
+    return [line.strip() for line in match.group(1).splitlines() if line.strip()]
+
+
+def test_readme_web_section(tmp_path: Path, node_modules: Path, capsys, monkeypatch) -> None:
+    """ "In the browser and in Node": its two commands as written (the built-in model for dates-bundle, as the Serve
+    section's test does, and a free port for 8080) give a page that translates in Chromium, and its JavaScript
+    block, run with Node beside the folder, prints what it says."""
+    import socket
+    import time
+
+    from web_checks import drive, skip_web
+
+    from s2s_onnx.runtime import default_model_path
+
+    web, server = web_block()
+    monkeypatch.chdir(tmp_path)
+    argv = [str(default_model_path()) if a == "dates-bundle" else a for a in shlex.split(web)[1:]]
+    if main(argv) != 0:
+        err = capsys.readouterr().err
+        assert "cannot fetch onnxruntime-web" in err, err
+        skip_web(err.strip())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(shlex.split(server.replace("8080", str(port))), stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        found = drive("page", f"http://127.0.0.1:{port}/?q=March%203rd%2C%202021%0A14%20Jul%201989")
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert found["status"] == "done" and found["results"] == "2021-03-03\n1989-07-14", found
+    (tmp_path / "dates-web" / "node_modules").symlink_to(node_modules)  # what 'npm install' in the folder makes
+    (tmp_path / "app.mjs").write_text("\n".join(blocks("js")), encoding="utf-8")
+    done = subprocess.run(["node", "app.mjs"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["2021-03-03", "[ '1989-07-14', '1960-12-17' ]", "1989-07-14 end 2"]

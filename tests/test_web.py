@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_checks import as_python, assert_same, drive, node_agrees
+from web_checks import as_python, assert_same, drive, node_agrees, require_chromium, skip_web
 
 from s2s_onnx.benchmarks.http_client import ServerProcess, fetch, start_server
 from s2s_onnx.benchmarks.web_latency import static_server
@@ -52,7 +52,7 @@ def ort_dir() -> Path:
     try:
         return ort_files()
     except WebAssetsError as exc:
-        pytest.skip(f"onnxruntime-web's files are not at hand: {exc}")
+        skip_web(f"onnxruntime-web's files are not at hand: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -175,7 +175,7 @@ def test_the_web_command_writes_a_whole_site_or_nothing(tmp_path: Path, ort_dir:
     assert main(["web", "-o", str(out), "--ort-dir", str(ort_dir)]) == 0
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == sorted(
-        ["index.html", "page.mjs", "s2s.mjs", "s2s-text.mjs", "package.json"]
+        ["index.html", "page.mjs", "s2s.mjs", "s2s-text.mjs", "package.json", ".npmrc"]
         + [f"model/{n}" for n in ("config.json", "greedy.onnx", "beam.onnx", "reference.json")]
         + [f"ort/{n}" for n in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")]
     )
@@ -245,8 +245,7 @@ def test_the_latency_benchmark_measures_all_three(tmp_path: Path, ort_dir: Path,
     and browser medians, after all three translated alike; the table, JSON, plot and the page's screenshot."""
     from s2s_onnx.benchmarks.web_latency import main as bench
 
-    if shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (apt install chromium)")
+    require_chromium()
     args = ["--batch-sizes", "1,4", "--beam", "2", "--repeats", "2", "--warmup", "1", "--ort-dir", str(ort_dir)]
     assert bench([*args, "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "web-latency.json").read_text())

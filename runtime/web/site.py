@@ -69,6 +69,11 @@ def node_package() -> str:
     return json.dumps(package, indent=2) + "\n"
 
 
+# onnxruntime-node bundles its CPU build; its install script would fetch the optional CUDA files from nuget.org
+NPM_SETTINGS = "# s2s.mjs runs onnxruntime-node's CPU build, which its npm package holds: skip the CUDA download\n"
+NPM_SETTINGS += "onnxruntime-node-install=skip\n"
+
+
 def write_site(
     target: Path,
     model: Seq2SeqModel,
@@ -86,8 +91,9 @@ def write_site(
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, work / name)
         (work / "package.json").write_text(node_package(), encoding="utf-8")
+        (work / ".npmrc").write_text(NPM_SETTINGS, encoding="utf-8")
     size = sum(source.stat().st_size for source in files.values())
-    return Site(target, len(files) + 1, size)
+    return Site(target, len(files) + 2, size)
 
 
 @dataclass(frozen=True)
