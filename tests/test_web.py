@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_checks import as_python, assert_same, drive, node_agrees, require_chromium, skip_web
+from web_checks import STATIC, as_python, assert_same, drive, node_agrees, require_chromium, skip_web
 
 from s2s_onnx.benchmarks.http_client import ServerProcess, fetch, start_server
 from s2s_onnx.benchmarks.web_latency import static_server
@@ -26,6 +26,7 @@ from s2s_onnx.runtime import Seq2SeqModel
 from s2s_onnx.runtime.bundle import default_model_path
 from s2s_onnx.runtime.cli import main
 from s2s_onnx.runtime.errors import S2SError
+from s2s_onnx.runtime.text import TEXT_VECTORIZATION_PUNCTUATION
 from s2s_onnx.runtime.web.ort_files import WebAssetsError, find_ort_files, ort_files
 
 WORDS_BUNDLE = Path(__file__).resolve().parent / "fixtures" / "web-words"
@@ -258,3 +259,74 @@ def test_the_latency_benchmark_measures_all_three(tmp_path: Path, ort_dir: Path,
     assert all(r[f"{k}_ms"] > 0 for r in report["records"] for k in ("python", "node", "browser"))
     assert report["environment"]["onnxruntime_web"] == "1.30.0" and "HeadlessChrome" in report["environment"]["browser"]
     assert (tmp_path / "page.png").stat().st_size > 10_000 and (tmp_path / "web-latency.md").is_file()
+
+
+def derived_bundle(tmp_path: Path, base: Path, name: str, **vocabulary: Any) -> Path:
+    """``base`` with other text or loop rules in its config (its graphs unchanged; its stored Keras decodes no
+    longer apply, so both runtimes load it with verify off)."""
+    bundle = tmp_path / name
+    shutil.copytree(base, bundle)
+    config = json.loads((bundle / "config.json").read_text("utf-8"))
+    config["vocabulary"].update(vocabulary)
+    (bundle / "config.json").write_text(json.dumps(config), "utf-8")
+    return bundle
+
+
+TEXT_VECTORIZATION = {"lower": True, "filters": TEXT_VECTORIZATION_PUNCTUATION, "split": None, "strip": True}
+
+
+@pytest.mark.parametrize(
+    ("base", "rules"),
+    [
+        ("words", {"text": {**TEXT_VECTORIZATION, "oov_token": "<unk>"}}),
+        ("words", {"loop": {"stop": "length", "max_length": 6, "joiner": ""}}),
+        ("words", {"loop": {"stop": "end", "max_length": 4, "joiner": " | "}}),
+        ("dates", {"loop": {"stop": "length", "max_length": 7, "joiner": None}}),
+    ],
+    ids=["text-vectorization", "no-end-token", "cap-and-joiner", "chars-fixed-length"],
+)
+def test_node_follows_every_text_and_loop_rule(tmp_path: Path, node_modules: Path, base: str, rules: dict) -> None:
+    """TextVectorization's standardisation (punctuation stripped, not split on) and the author's loop (a fixed
+    length with no end token, another cap, another joiner): the same decodes in Node as in Python."""
+    bundle = derived_bundle(tmp_path, BUNDLES[base], "derived", **rules)
+    texts = INPUTS[base][:60]
+    found = drive("node", str(STATIC), str(bundle), job={"texts": texts, "options": {}, "load": {"verify": False}})
+    assert "error" not in found, found
+    expected = Seq2SeqModel.load(bundle, verify=False).decode(texts)
+    for js, py in zip(found["results"], expected, strict=True):
+        assert_same(js, as_python(py))
+    if "loop" in rules and rules["loop"]["stop"] == "length":
+        assert {r["stop_reason"] for r in found["results"]} == {"max_length"}
+
+
+def test_node_reads_a_format_1_bundle(tmp_path: Path, node_modules: Path) -> None:
+    """A bundle from before the token lists (format 1: the vocabulary as strings of characters)."""
+    bundle = tmp_path / "v1"
+    shutil.copytree(default_model_path(), bundle)
+    shutil.copy(Path(__file__).parent / "fixtures" / "dates-config-v1.json", bundle / "config.json")
+    (bundle / "beam.onnx").unlink()
+    node_agrees(bundle, INPUTS["dates"][:60], {})
+    found = drive("node", str(STATIC), str(bundle), job={"texts": ["May 1"], "options": {"beam_size": 2}})
+    assert found["error"]["type"] == "InvalidOptionError" and "has no beam.onnx" in found["error"]["message"]
+
+
+def test_node_refuses_a_bundle_that_lies(tmp_path: Path, node_modules: Path) -> None:
+    """A config whose target table was reversed decodes nonsense: refused at load, as the Python runtime refuses it,
+    by the Keras decodes stored in reference.json; a missing graph and a damaged config are named."""
+    config = json.loads((default_model_path() / "config.json").read_text("utf-8"))
+    lying = derived_bundle(
+        tmp_path, default_model_path(), "lying", target_tokens=config["vocabulary"]["target_tokens"][::-1]
+    )
+    found = drive("node", str(STATIC), str(lying), job={"texts": ["May 1"], "options": {}})
+    assert found["error"]["type"] == "BundleFormatError"
+    assert "does not reproduce the Keras decodes it was verified with (reference.json)" in found["error"]["message"]
+    with pytest.raises(S2SError, match="does not reproduce the Keras decodes"):
+        Seq2SeqModel.load(lying)
+    (lying / "greedy.onnx").unlink()
+    found = drive("node", str(STATIC), str(lying), job={"texts": ["May 1"], "options": {}})
+    assert (
+        found["error"]["type"] == "BundleFormatError" and "greedy.onnx: it does not exist" in found["error"]["message"]
+    )
+    (lying / "config.json").write_text("{not json", "utf-8")
+    found = drive("node", str(STATIC), str(lying), job={"texts": ["May 1"], "options": {}})
+    assert found["error"]["type"] == "BundleFormatError" and "config.json: not valid JSON" in found["error"]["message"]

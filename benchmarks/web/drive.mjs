@@ -81,15 +81,16 @@ async function timePage(url, job) {
   }
 }
 
-async function siteModel(site, bundle) {
+async function siteModel(site, bundle, options = {}) {
   const { load } = await import(pathToFileURL(resolve(site, "s2s.mjs")).href);
-  if (!bundle) return load(resolve(site, "model")); // onnxruntime-node as the site's package.json installs it
-  return load(resolve(bundle), { ort: await import("onnxruntime-node") });
+  if (!bundle) return load(resolve(site, "model"), options); // onnxruntime-node as the site's package.json has it
+  return load(resolve(bundle), { ...options, ort: await import("onnxruntime-node") });
 }
 
+// job: {texts, options, load}: load()'s options (verify), then decode()'s; an error of either is the answer
 async function decodeInNode(site, bundle, job) {
-  const model = await siteModel(site, bundle);
   try {
+    const model = await siteModel(site, bundle, job.load ?? {});
     return { results: await model.decode(job.texts, job.options ?? {}) };
   } catch (error) {
     return { error: { type: error.name, message: error.message } };

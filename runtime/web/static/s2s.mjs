@@ -147,7 +147,9 @@ export class Seq2SeqModel {
     return new this.ort.Tensor(type, data, []);
   }
 
-  async greedyBatch(rows, limit) {
+  /** Greedy-decode one batch in greedy.onnx; `endTokens`, if given, gets the token each row stopped at (the graph's
+   * end token, or null), which tells whether the config's end token is the graph's. */
+  async greedyBatch(rows, limit, endTokens = null) {
     const atEnd = this.vocabulary.loop.stops_at_end;
     const out = await this.greedy.run({
       encoder_inputs: this.encoderInput(rows), max_length: this.scalar("int64", limit),
@@ -159,6 +161,7 @@ export class Seq2SeqModel {
     for (let row = 0; row < batch; row++) {
       const length = atEnd ? Number(lengths[row]) : steps;
       const tokenIds = Array.from(ids.subarray(row * steps, row * steps + length), Number);
+      endTokens?.push(length < steps ? Number(ids[row * steps + length]) : null);
       results.push({
         text: this.vocabulary.decodeIds(tokenIds), token_ids: tokenIds,
         probabilities: Array.from(probs.subarray(row * steps, row * steps + length)),
@@ -210,9 +213,10 @@ export class Seq2SeqModel {
     const lenient = { unknown: "error", truncate: true, allow_empty: true };
     for (const entry of pickReference(entries, CHECKED)) {
       let found;
+      const stopped = [];
       try {
         const row = this.vocabulary.sourceIds(this.vocabulary.clean(entry.text, lenient));
-        [found] = await this.exclusive(() => this.greedyBatch([row], entry.max_length));
+        [found] = await this.exclusive(() => this.greedyBatch([row], entry.max_length, stopped));
       } catch (error) {
         if (error instanceof S2SError) throw this.refusal(entry, `its text no longer fits (${error.message})`);
         throw error;
@@ -220,6 +224,10 @@ export class Seq2SeqModel {
       const ended = found.stop_reason === "end";
       if (found.token_ids.join() !== entry.token_ids.join() || ended !== entry.ended) {
         throw this.refusal(entry, `it decodes [${found.token_ids.join(", ")}] (ended: ${ended})`);
+      }
+      if (ended && stopped[0] !== this.vocabulary.endId) {
+        throw this.refusal(entry, `its graph stops at token ${stopped[0]}, which the config does not call the end ` +
+          `token (it says ${this.vocabulary.endId})`);
       }
     }
   }
