@@ -37,6 +37,7 @@ export class DecodeLimitError extends S2SError {}
  * (default: onnxruntime-node in Node, ./ort/ort.wasm.min.mjs beside this file in a browser); `threads`: intra-op
  * threads (default 1); `verify`: first reproduce the Keras decodes stored in the bundle's reference.json. */
 export async function load(url, { ort = null, threads = 1, verify = true } = {}) {
+  checkInt("threads", threads, 1024);
   const runtime = ort ?? (await defaultRuntime(threads));
   const base = bundleBase(url);
   const config = parseConfig(await readJson(base, "config.json", LIMITS.config_bytes), `${base}config.json`);
