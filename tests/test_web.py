@@ -330,3 +330,57 @@ def test_node_refuses_a_bundle_that_lies(tmp_path: Path, node_modules: Path) -> 
     (lying / "config.json").write_text("{not json", "utf-8")
     found = drive("node", str(STATIC), str(lying), job={"texts": ["May 1"], "options": {}})
     assert found["error"]["type"] == "BundleFormatError" and "config.json: not valid JSON" in found["error"]["message"]
+
+
+def hostile_texts(count: int, alphabet: str, seed: int) -> list[str]:
+    """Random texts from the model's own tokens mixed with what people paste: other scripts and cases, combining
+    marks, invisible and Python-only whitespace, astral characters, lone surrogates' neighbours, punctuation."""
+    rng = random.Random(seed)
+    odd = [
+        "É",
+        "ß",
+        "İ",
+        "ǅ",
+        "Σ",
+        "\u0301",
+        "\u200b",
+        "\u2003",
+        "\x1c",
+        "\x85",
+        "\ufeff",
+        "😀",
+        "𝔄",
+        "\t",
+        "\n",
+        "!?",
+        "--",
+    ]
+    pieces = list(alphabet) + odd
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"unknown": "skip", "truncate": True}, {"unknown": "replace", "allow_empty": True}]
+)
+@pytest.mark.parametrize("name", ["dates", "words"])
+def test_node_cleans_hostile_text_as_python(sites: Path, name: str, options: dict[str, Any]) -> None:
+    """300 random texts each, decoded one by one: the same result, or the same error with the same message."""
+    model = python_model(name)
+    words = [t for t in model.vocabulary.input_chars if t] if name == "words" else []
+    alphabet = "".join(model.vocabulary.input_chars) if name == "dates" else ""
+    texts = hostile_texts(300, alphabet, seed=len(options))
+    if words:  # words: join known and unknown words with the odd pieces
+        rng = random.Random(3)
+        texts = [" ".join(rng.choice([*words, t, t.upper()]) for _ in range(rng.randint(1, 9))) for t in texts]
+    found = drive("node-each", str(sites / name), job={"texts": texts, "options": options})["answers"]
+    agreed = 0
+    for text, js in zip(texts, found, strict=True):
+        try:
+            expected = as_python(model.decode(text, **options))
+        except S2SError as exc:
+            assert js == {"error": {"type": type(exc).__name__, "message": str(exc)}}, text
+            continue
+        assert "result" in js, (text, js)
+        assert_same(js["result"], expected)
+        agreed += 1
+    assert agreed >= 30  # enough of them decode, not only fail alike

@@ -4,6 +4,7 @@
 //   node drive.mjs page URL [PNG]          open the page, wait for <body data-status> done or error, read #results
 //   node drive.mjs node SITE [BUNDLE] < job.json   decode {texts, options} with SITE/s2s.mjs (SITE/model, or any
 //                                          bundle folder); results or the error, as decode() gives them
+//   node drive.mjs node-each SITE [BUNDLE] < job.json   each text decoded alone: its result or its error
 //   node drive.mjs time-page URL < job.json    time translate() in the page: {batch_sizes, repeats, texts}
 //   node drive.mjs time-node SITE < job.json   the same in Node
 import { readFileSync } from "node:fs";
@@ -97,11 +98,26 @@ async function decodeInNode(site, bundle, job) {
   }
 }
 
+// each text of the job decoded alone: its result, or its error
+async function decodeEachInNode(site, bundle, job) {
+  const model = await siteModel(site, bundle, job.load ?? {});
+  const answers = [];
+  for (const text of job.texts) {
+    try {
+      answers.push({ result: await model.decode(text, job.options ?? {}) });
+    } catch (error) {
+      answers.push({ error: { type: error.name, message: error.message } });
+    }
+  }
+  return { answers };
+}
+
 const [command, target, extra] = process.argv.slice(2);
 const job = () => JSON.parse(readFileSync(0, "utf-8"));
 const commands = {
   page: () => readPage(target, extra),
   node: () => decodeInNode(target, extra, job()),
+  "node-each": () => decodeEachInNode(target, extra, job()),
   "time-page": () => timePage(target, job()),
   "time-node": async () => ({ ...(await timeModel(await siteModel(target), job())), node: process.version }),
 };
