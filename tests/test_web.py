@@ -384,3 +384,19 @@ def test_node_cleans_hostile_text_as_python(sites: Path, name: str, options: dic
         assert_same(js["result"], expected)
         agreed += 1
     assert agreed >= 30  # enough of them decode, not only fail alike
+
+
+def test_node_decodes_your_own_ids_as_python(sites: Path) -> None:
+    """``decodeIds``: input ids from the application's own tokenizer, one list or a list of lists, as ``decode_ids``."""
+    model = python_model("words")
+    rows = [model.prepare(text) for text in INPUTS["words"][:40]]
+    found = drive("node", str(sites / "words"), job={"ids": rows, "options": {"beam_size": 2}})
+    for js, py in zip(found["results"], model.decode_ids(rows, beam_size=2), strict=True):
+        assert_same(js, as_python(py))
+    one = drive("node", str(sites / "words"), job={"ids": rows[0], "options": {}})["results"]
+    assert_same(one, as_python(model.decode_ids(rows[0])))
+    for ids, options in (([[1, 99]], {}), ([list(range(1, 10))], {}), ([[]], {})):
+        with pytest.raises(S2SError) as refused:
+            model.decode_ids(ids, **options)
+        found = drive("node", str(sites / "words"), job={"ids": ids, "options": options})
+        assert found["error"] == {"type": type(refused.value).__name__, "message": str(refused.value)}

@@ -88,10 +88,12 @@ async function siteModel(site, bundle, options = {}) {
   return load(resolve(bundle), { ...options, ort: await import("onnxruntime-node") });
 }
 
-// job: {texts, options, load}: load()'s options (verify), then decode()'s; an error of either is the answer
+// job: {texts or ids, options, load}: load()'s options (verify), then decode()'s or decodeIds()'; an error of
+// either is the answer
 async function decodeInNode(site, bundle, job) {
   try {
     const model = await siteModel(site, bundle, job.load ?? {});
+    if (job.ids) return { results: await model.decodeIds(job.ids, job.options ?? {}) };
     return { results: await model.decode(job.texts, job.options ?? {}) };
   } catch (error) {
     return { error: { type: error.name, message: error.message } };
