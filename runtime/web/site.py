@@ -40,7 +40,7 @@ class Site:
 
 def web_bundle(model: Seq2SeqModel) -> Path:
     """The bundle folder of ``model``, if a page can run it (it has the fused greedy graph); else the error."""
-    if model.bundle.config.fused and (model.path / names.GREEDY_NAME).is_file():
+    if model.bundle.greedy is not None:  # the loaded bundle's own answer: its fused graph is open
         return model.path
     raise BundleFormatError(
         f"{model.path} has no fused graphs, which the page runs; convert the model with "
